@@ -1,0 +1,107 @@
+"""What every kit model shares: a config dataclass, a name, and the trainer's step interface."""
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..checkpoint import Checkpoint, CheckpointError, check_compatible, load_checkpoint
+
+REGISTRY: dict[str, type["KitModel"]] = {}
+
+
+class KitModel(nn.Module):
+    """Base class of the kit's models.
+
+    A subclass sets ``arch`` (its registered name) and ``Config`` (a dataclass),
+    and implements the part of the step interface it needs:
+
+    - ``configure_optimizers(lr)`` -> {"name": optimizer}; a GAN returns two.
+    - ``training_step(batch, ctx)`` -> dict of scalar tensors to log; it calls
+      ``ctx.step("name", loss)`` to take an optimiser step (backward, clipping and
+      the non-finite check happen there).
+    - ``validation_metrics(data)`` -> dict of floats, computed under ``no_grad``.
+    - ``batch_extra(data)`` -> per-item tensors the batches should carry
+      (e.g. tokenised descriptions), default none.
+    - ``sample(n, ...)`` -> images in [0, 1], for generators.
+    """
+
+    arch: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.arch:
+            REGISTRY[cls.arch] = cls
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    # -- step interface -------------------------------------------------------
+    def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+        return {"main": torch.optim.Adam(self.parameters(), lr=lr)}
+
+    def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def validation_metrics(self, data) -> dict[str, float]:
+        return {}
+
+    def batch_extra(self, data) -> dict[str, torch.Tensor]:
+        return {}
+
+    def preview(self, n: int = 16) -> torch.Tensor | None:
+        """Images for the training log (e.g. samples from fixed noise), or None."""
+        return None
+
+    def after_step(self, step: int) -> None:
+        """Called after every training step (e.g. to update an EMA copy)."""
+
+    # -- config and checkpoints -----------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def load_weights(self, ckpt: Checkpoint) -> None:
+        """Load the ``model/`` tensors of a checkpoint, after checking it was made for this model."""
+        check_compatible(ckpt.meta, self.arch, self.config_dict(), where=str(ckpt.path))
+        state = ckpt.group("model")
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{ckpt.path}: weights do not fit {self.arch}: missing {missing[:5]}, unexpected {unexpected[:5]}."
+            )
+
+
+def config_from_dict(cls: type, values: dict[str, Any]):
+    """Build a config dataclass from JSON values (lists back to tuples where the default is a tuple)."""
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in values:
+            v = values[f.name]
+            kwargs[f.name] = tuple(v) if isinstance(v, list) else v
+    unknown = set(values) - {f.name for f in fields(cls)}
+    if unknown:
+        raise CheckpointError(f"config has fields {sorted(unknown)} that {cls.__name__} does not know")
+    return cls(**kwargs)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> KitModel:
+    """Rebuild a model from a checkpoint alone (its architecture and config are in the sidecar)."""
+    from . import _register_all  # noqa: F401  (import every model module so REGISTRY is complete)
+
+    ckpt = load_checkpoint(path)
+    arch = ckpt.meta.get("arch")
+    if arch not in REGISTRY:
+        raise CheckpointError(f"{ckpt.path}: unknown architecture {arch!r}; known: {', '.join(sorted(REGISTRY))}.")
+    cls = REGISTRY[arch]
+    model = cls(config_from_dict(cls.Config, ckpt.meta.get("config", {})))
+    model.load_weights(ckpt)
+    return model.to(device).eval()
