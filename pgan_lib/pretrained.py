@@ -92,3 +92,37 @@ def load_or_train(name: str, recipe: str | None = None, mode: str | None = None,
 
 
 from . import _shipped  # noqa: E402,F401  (fills SHIPPED)
+
+
+def export(src: str | Path, name: str, dtype: torch.dtype | None = None, console_log: str | Path | None = None) -> tuple[Path, str]:
+    """Write a trained checkpoint as a shippable one: ``checkpoints/<name>``.
+
+    Keeps the model weights (optionally cast to ``dtype``, e.g. float16) and the
+    training metadata (config, step, metric history, versions, data fingerprint),
+    drops optimiser and RNG state, and writes ``<name>.log``: the validation
+    history as a table plus the run's console lines. Returns (stem, sha256) — put
+    the sha256 in ``_shipped.py``.
+    """
+    from .checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(src)
+    tensors = {}
+    for key, value in ckpt.group("model").items():
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        tensors[f"model/{key}"] = value
+    keep = ("arch", "config", "step", "recipe", "train_config", "history", "best_metric", "data_fingerprint", "versions")
+    meta = {k: ckpt.meta[k] for k in keep if k in ckpt.meta}
+    meta["exported_from"] = str(ckpt.path)
+    meta["weights_dtype"] = str(dtype or "as trained").replace("torch.", "")
+    stem = save_checkpoint(checkpoint_dir() / name, tensors, meta)
+    lines = [f"# {name}: made by recipe {meta.get('recipe')} (step {meta.get('step')}), exported from {ckpt.path}",
+             f"# versions: {meta.get('versions')}", "# validation history:"]
+    for entry in meta.get("history", []):
+        lines.append("  " + "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+    if console_log is not None:
+        text = Path(console_log).read_text(errors="replace").replace("\r", "\n")
+        keep_lines = [l for l in text.splitlines() if l.strip() and "step/s" not in l and "s/step" not in l]
+        lines += ["# console:"] + keep_lines
+    stem.with_suffix(".log").write_text("\n".join(lines) + "\n")
+    return stem, file_sha256(stem.with_suffix(".safetensors"))

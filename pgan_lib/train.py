@@ -118,6 +118,13 @@ class Trainer:
         self.best: float | None = None
         self.bad_validations = 0
         self._stop_signal = False
+        self.seconds_before = 0.0   # training time of earlier sessions of a resumed run
+        self._t0 = time.time()
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock training seconds so far, over all sessions of this run."""
+        return self.seconds_before + (time.time() - self._t0)
 
     # -- checkpoints ----------------------------------------------------------
     def _state(self, model) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -134,6 +141,7 @@ class Trainer:
             "history": self.history,
             "best_metric": self.best,
             "bad_validations": self.bad_validations,
+            "seconds": self.seconds,
             "data_fingerprint": self.data_fingerprint,
             "optimizers": {n: split_state(o.state_dict(), f"optim/{n}", tensors) for n, o in self.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
@@ -166,6 +174,7 @@ class Trainer:
         self.history = list(ckpt.meta.get("history", []))
         self.best = ckpt.meta.get("best_metric")
         self.bad_validations = int(ckpt.meta.get("bad_validations", 0))
+        self.seconds_before = float(ckpt.meta.get("seconds", 0.0))
         print(f"Resumed from {ckpt.path} at step {self.step}.")
 
     # -- helpers ----------------------------------------------------------------
@@ -191,7 +200,7 @@ class Trainer:
         with torch.no_grad():
             metrics = model.validation_metrics(val_data) if val_data is not None else {}
         model.train()
-        entry = {"step": self.step, **{k: float(v) for k, v in metrics.items()}}
+        entry = {"step": self.step, "seconds": round(self.seconds, 1), **{k: float(v) for k, v in metrics.items()}}
         for name, sched in self.schedulers.items():
             entry[f"lr_{name}"] = self.optimizers[name].param_groups[0]["lr"]
         self.history.append(entry)
@@ -216,11 +225,11 @@ class Trainer:
         batches = BatchIterator(train_data, c.batch_size, self.device, shuffle=True, seed=c.seed,
                                 extra=model.batch_extra(train_data)).batches(self.step)
         writer = self._writer()
+        self._t0 = time.time()
         ctx = StepContext(self)
         bar = self._bar(model)
         stopped_early = False
         old_handler = signal.signal(signal.SIGTERM, self._on_signal) if _main_thread() else None
-        start = time.time()
         try:
             while self.step < c.max_steps:
                 batch = next(batches)
@@ -281,7 +290,7 @@ class Trainer:
             if old_handler is not None:
                 signal.signal(signal.SIGTERM, old_handler)
         model.eval()
-        return TrainResult(self.step, stopped_early, self.best, list(self.history), self.out_dir, time.time() - start)
+        return TrainResult(self.step, stopped_early, self.best, list(self.history), self.out_dir, self.seconds)
 
     def _autocast(self):
         if self.config.amp and self.device.type == "cuda":

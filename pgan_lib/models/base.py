@@ -72,7 +72,9 @@ class KitModel(nn.Module):
     def load_weights(self, ckpt: Checkpoint) -> None:
         """Load the ``model/`` tensors of a checkpoint, after checking it was made for this model."""
         check_compatible(ckpt.meta, self.arch, self.config_dict(), where=str(ckpt.path))
-        state = ckpt.group("model")
+        own = self.state_dict()
+        # Shipped weights may be stored in half precision: cast back to this model's dtypes.
+        state = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in ckpt.group("model").items()}
         missing, unexpected = self.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise CheckpointError(
