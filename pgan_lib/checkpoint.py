@@ -141,6 +141,7 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
     tmp_j = sidecar.with_name(sidecar.name + f".tmp{os.getpid()}")
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp_w))
+        os.chmod(tmp_w, 0o644)
         full_meta = {"format": FORMAT, "versions": versions(), **meta, "weights_sha256": file_sha256(tmp_w)}
         with open(tmp_j, "w") as f:
             json.dump(_json_safe(full_meta), f, indent=1, allow_nan=False)

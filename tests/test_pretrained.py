@@ -1,0 +1,51 @@
+"""Shipped checkpoints: present, unchanged, loadable; a changed file is refused."""
+import shutil
+
+import pytest
+import torch
+
+from pgan_lib import pretrained
+from pgan_lib.checkpoint import CheckpointError
+from pgan_lib.data.attributes import SHADE_WORDS, shade_of, shade_value
+
+
+@pytest.mark.parametrize("name", sorted(pretrained.SHIPPED))
+def test_every_shipped_checkpoint_verifies_and_loads(name):
+    model = pretrained.load(name)
+    assert not model.training
+    assert pretrained.SHIPPED[name].recipe
+    assert pretrained.path_of(name).with_suffix(".log").is_file()
+
+
+def test_checkpoints_folder_stays_small():
+    total = sum(p.stat().st_size for p in pretrained.checkpoint_dir().iterdir())
+    assert total < 50 * 2 ** 20
+
+
+def test_tampered_checkpoint_is_refused(tmp_path, monkeypatch):
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(pretrained.path_of("vae-fashion").with_suffix(suffix), tmp_path / f"vae-fashion{suffix}")
+    monkeypatch.setenv("PGAN_CHECKPOINT_DIR", str(tmp_path))
+    assert pretrained.available("vae-fashion")
+    weights = tmp_path / "vae-fashion.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the published"):
+        pretrained.load("vae-fashion")
+    weights.unlink()
+    with pytest.raises(CheckpointError, match="is missing"):
+        pretrained.load("vae-fashion")
+    with pytest.raises(KeyError, match="No shipped model named 'nope'"):
+        pretrained.load("nope")
+
+
+def test_conditional_vae_follows_the_shade_it_is_asked_for():
+    model = pretrained.load("cvae-fashion")
+    share = {}
+    for shade in SHADE_WORDS:
+        x = model.sample(100, prompts=[f"a {shade} regular t-shirt"] * 100, seed=0)
+        share[shade] = (shade_of(x) == SHADE_WORDS.index(shade)).float().mean().item()
+    assert share["dark"] > 0.6 and share["light"] > 0.6 and share["medium"] > 0.4, share
+    boots = {s: shade_value(model.sample(100, prompts=[f"a {s} slim ankle boot"] * 100, seed=1)).mean() for s in SHADE_WORDS}
+    assert boots["dark"] > boots["medium"] > boots["light"], boots
