@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 
@@ -36,7 +37,7 @@ def show_command(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     if args.source.startswith("folder:"):
-        from .data.folder import FolderDataError, load_folder_with_report
+        from .data.folder import FolderDataError, FolderDataWarning, load_folder_with_report
 
         path = Path(args.source[len("folder:"):]).expanduser()
         try:
@@ -45,10 +46,12 @@ def show_command(args: argparse.Namespace) -> int:
         except FolderDataError as err:
             raise UserError(str(err)) from None
         print(report.summary())
-        sizes = {s: len(load_dataset(args.source, s, limit=False, size=args.size, channels=args.channels))
-                 for s in ("train", "val", "test")} if len(data) >= 10 else {"all": len(data)}
-        examples = data if args.split == "train" else load_dataset(args.source, args.split, limit=False,
-                                                                    size=args.size, channels=args.channels)
+        with warnings.catch_warnings():  # the report above already said it all
+            warnings.simplefilter("ignore", FolderDataWarning)
+            sizes = {s: len(load_dataset(args.source, s, limit=False, size=args.size, channels=args.channels))
+                     for s in ("train", "val", "test")} if len(data) >= 10 else {"all": len(data)}
+            examples = data if args.split == "train" else load_dataset(args.source, args.split, limit=False,
+                                                                        size=args.size, channels=args.channels)
     else:
         sizes = {s: len(load_dataset(args.source, s, limit=False, size=args.size, channels=args.channels))
                  for s in _splits_for(args.source)}
