@@ -54,7 +54,8 @@ def _load_all() -> None:
     """Import the modules that register recipes (each model family registers its own)."""
     import importlib
 
-    for mod in ("pgan_lib.recipes_vae", "pgan_lib.recipes_classifier", "pgan_lib.recipes_gan", "pgan_lib.recipes_t2i"):
+    for mod in ("pgan_lib.recipes_vae", "pgan_lib.recipes_classifier", "pgan_lib.recipes_gan", "pgan_lib.recipes_t2i",
+                "pgan_lib.recipes_robust"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as err:
