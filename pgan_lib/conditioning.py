@@ -14,6 +14,7 @@ touching the model:
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from typing import Iterable
 
@@ -39,6 +40,13 @@ class Tokenizer:
     def words(text: str) -> list[str]:
         return _WORD.findall(text.lower())
 
+    def known_words(self, text: str) -> list[str]:
+        """Words of ``text``; a hyphenated word the vocabulary lacks ("slim-fit") is split into its parts."""
+        out: list[str] = []
+        for w in self.words(text):
+            out.extend([w] if w in self.index or "-" not in w else w.split("-"))
+        return out
+
     @classmethod
     def build(cls, texts: Iterable[str], max_len: int = 16, min_count: int = 1) -> "Tokenizer":
         """A vocabulary of every word seen at least ``min_count`` times in ``texts``, most common first."""
@@ -49,12 +57,12 @@ class Tokenizer:
         """Token ids (N, max_len), padded with 0; words beyond max_len are dropped."""
         out = torch.zeros(len(texts), self.max_len, dtype=torch.long)
         for i, t in enumerate(texts):
-            ids = [self.index.get(w, 1) for w in self.words(t)][: self.max_len]
+            ids = [self.index.get(w, 1) for w in self.known_words(t)][: self.max_len]
             out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         return out
 
     def unknown_words(self, text: str) -> list[str]:
-        return [w for w in self.words(text) if w not in self.index]
+        return [w for w in self.known_words(text) if w not in self.index]
 
 
 class ConditionEncoder(nn.Module):
@@ -102,7 +110,9 @@ class LabelEncoder(ConditionEncoder):
 class BagOfWordsEncoder(ConditionEncoder):
     """c = MLP(mean of the word vectors of the description); word order is ignored.
 
-    Unknown words share one vector; padding is left out of the mean.
+    Padding and words the vocabulary does not know are left out of the mean, so
+    an unknown word is ignored rather than pulling the condition somewhere no
+    training description ever went.
     """
 
     kind = "description"
@@ -117,13 +127,16 @@ class BagOfWordsEncoder(ConditionEncoder):
         return self.tokenizer.encode(data.descriptions)
 
     def inputs_from_prompts(self, prompts: list[str]) -> torch.Tensor:
-        for p in prompts:
+        for p in set(prompts):
             if not self.tokenizer.words(p):
                 raise ValueError(f"The description {p!r} has no words; describe the product, e.g. 'a dark slim ankle boot'.")
+            unknown = self.tokenizer.unknown_words(p)
+            if unknown:
+                warnings.warn(f"{p!r}: words this model never saw in training are ignored: {', '.join(unknown)}", stacklevel=2)
         return self.tokenizer.encode(prompts)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        mask = (tokens != 0).unsqueeze(-1).float()          # (N, L, 1)
+        mask = (tokens > 1).unsqueeze(-1).float()           # (N, L, 1): not padding (0), not unknown (1)
         vecs = self.embed(tokens) * mask                     # (N, L, dim)
         mean = vecs.sum(1) / mask.sum(1).clamp(min=1.0)      # (N, dim)
         return self.mlp(mean)

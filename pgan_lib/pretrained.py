@@ -80,14 +80,17 @@ def load(name: str, device: str | torch.device = "cpu") -> KitModel:
 
 
 def load_or_train(name: str, recipe: str | None = None, mode: str | None = None,
-                  device: str | torch.device | None = None) -> KitModel:
-    """The shipped model if it is present, else train ``recipe`` now (quick mode on a laptop)."""
+                  device: str | torch.device | None = None, overrides: dict | None = None) -> KitModel:
+    """The shipped model if it is present, else train ``recipe`` now (quick mode on a laptop).
+
+    ``overrides`` change the fallback run's TrainConfig, e.g. ``{"progress": False}``.
+    """
     if available(name):
         return load(name, device=device or "cpu")
     from .recipes import run_recipe
 
     print(f"{name}: no verified shipped checkpoint; training recipe {recipe or SHIPPED[name].recipe} instead.")
-    model, _ = run_recipe(recipe or SHIPPED[name].recipe, mode=mode, device=device)
+    model, _ = run_recipe(recipe or SHIPPED[name].recipe, mode=mode, device=device, overrides=overrides)
     return model
 
 

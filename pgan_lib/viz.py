@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -87,3 +88,68 @@ def save_grid_png(images: torch.Tensor | np.ndarray, path: str | Path, ncols: in
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path
+
+
+def show_rows(
+    rows: Mapping[str, torch.Tensor | Sequence[torch.Tensor]],
+    panel_titles: Sequence[str] | None = None,
+    title: str | None = None,
+    cell_inches: float = 0.55,
+    label_inches: float = 2.2,
+    fontsize: float = 8.5,
+):
+    """Labelled rows of image strips: one row per entry of ``rows``, its key written on the left.
+
+    A value is one batch of images (N, C, H, W), drawn as a single strip, or a list of
+    batches, drawn as panels side by side (``panel_titles`` names the panels). Grey
+    images are shown as photographed (dark on white). Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    labels = list(rows)
+    panels = [[v] if isinstance(v, torch.Tensor) else list(v) for v in rows.values()]
+    n_panels = max(len(p) for p in panels)
+    widths = [max(len(p[j]) for p in panels if j < len(p)) for j in range(n_panels)]
+    fig_w = label_inches + cell_inches * sum(widths) + 0.15 * (n_panels - 1)
+    head = 0.35 if (title or panel_titles) else 0.05
+    fig_h = cell_inches * 1.08 * len(labels) + head
+    fig, axes = plt.subplots(len(labels), n_panels, figsize=(fig_w, fig_h), squeeze=False,
+                             gridspec_kw=dict(width_ratios=widths, wspace=0.03, hspace=0.08))
+    for r, (label, row) in enumerate(zip(labels, panels)):
+        for j in range(n_panels):
+            ax = axes[r, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if j < len(row) and len(row[j]):
+                ax.imshow(image_grid(row[j].detach().cpu(), ncols=len(row[j])))
+                ax.set_anchor("W")
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=fontsize)
+    if panel_titles:
+        for j, text in enumerate(panel_titles):
+            axes[0, j].set_title(text, fontsize=fontsize + 0.5)
+    if title:
+        fig.suptitle(title, fontsize=fontsize + 1.5)
+    fig.subplots_adjust(left=label_inches / fig_w, right=0.995, bottom=0.01,
+                        top=1 - head / fig_h if head > 0.05 else 0.99)
+    return fig
+
+
+def show_tiles(images: torch.Tensor, ncols: int = 8, title: str | None = None, cell_inches: float = 0.6):
+    """Many images as one picture (a single matplotlib axes, so it stays fast for big grids).
+
+    Like ``viz.show_grid`` without captions; grey images are shown as photographed.
+    """
+    import matplotlib.pyplot as plt
+
+    grid = image_grid(images.detach().cpu(), ncols=ncols)
+    ncols = max(1, min(ncols, len(images)))
+    nrows = -(-len(images) // ncols)
+    fig, ax = plt.subplots(figsize=(ncols * cell_inches, nrows * cell_inches + (0.3 if title else 0.0)))
+    ax.imshow(grid)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout(pad=0.2)
+    return fig

@@ -38,7 +38,7 @@ TEMPLATES = (
 )
 # Phrasings never used for training descriptions: for testing robustness to new wording.
 HELD_OUT_TEMPLATES = (
-    "looking for a {cls} that is {shade} and {fit}",
+    "looking for {a_cls} that is {shade} and {fit}",
     "{fit}-fit {cls}, colour: {shade}",
 )
 
@@ -97,7 +97,8 @@ def describe_fashion(cls: str, shade: str, fit: str, template: int = 0, held_out
     """One description from words, e.g. ('ankle boot', 'dark', 'slim') -> 'a dark slim ankle boot'."""
     pool = HELD_OUT_TEMPLATES if held_out else TEMPLATES
     return pool[template % len(pool)].format(
-        cls=cls, shade=shade, fit=fit, a_fit=f"{article(fit)} {fit}", a_shade=f"{article(shade)} {shade}"
+        cls=cls, shade=shade, fit=fit, a_fit=f"{article(fit)} {fit}", a_shade=f"{article(shade)} {shade}",
+        a_cls=f"{article(cls)} {cls}",
     )
 
 

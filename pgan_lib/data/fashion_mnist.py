@@ -123,6 +123,9 @@ def _load_raw(part: str) -> tuple[torch.Tensor, torch.Tensor]:
     return _RAW[part]
 
 
+_SPLITS: dict[tuple[str, int], ProductData] = {}
+
+
 def load_fashion_mnist(split: str = "train", seed: int = 0) -> ProductData:
     """One split of Fashion-MNIST with descriptions and pixel-derived attributes.
 
@@ -132,6 +135,12 @@ def load_fashion_mnist(split: str = "train", seed: int = 0) -> ProductData:
     """
     if split not in ("train", "val", "test"):
         raise ValueError(f"Unknown Fashion-MNIST split {split!r}; use train, val or test.")
+    if (split, seed) not in _SPLITS:  # computed once per process: attributes of 55,000 images take a few seconds
+        _SPLITS[(split, seed)] = _build_split(split, seed)
+    return _SPLITS[(split, seed)]
+
+
+def _build_split(split: str, seed: int) -> ProductData:
     if split == "test":
         images, labels = _load_raw("t10k")
     else:
