@@ -4,3 +4,7 @@ ship("vae-fashion", "vae-fashion", "3c6c5e108b0e3eb893e909f731c23e3a087149ae3670
      "convolutional VAE, 16-d latent, Bernoulli likelihood, Fashion-MNIST (fp16 weights)")
 ship("cvae-fashion", "cvae-fashion", "1df4ef8b00b37bf693e37204805e451c0b6267952e4a8248bc537b7e1d9aaa44",
      "VAE conditioned on the product description (bag-of-words encoder), Fashion-MNIST (fp16 weights)")
+ship("catalog-classifier", "classifier-catalog", "6c7e41decd1cd317c2abdc098825f24524511ad20e8474d7cd510bf56626d16a",
+     "category/colour/pattern classifier for the 32x32 colour catalogue; test accuracy 1.000/0.9998/1.000")
+ship("fashion-classifier", "classifier-fashion", "ca95bf1fbb4479a5246fcf6d914010716297dd0d1ec581ce3d7b30d55029d75c",
+     "small CNN on Fashion-MNIST, the feature extractor of pgan eval; test accuracy 0.9353")
