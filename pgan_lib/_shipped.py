@@ -8,3 +8,5 @@ ship("catalog-classifier", "classifier-catalog", "6c7e41decd1cd317c2abdc098825f2
      "category/colour/pattern classifier for the 32x32 colour catalogue; test accuracy 1.000/0.9998/1.000")
 ship("fashion-classifier", "classifier-fashion", "ca95bf1fbb4479a5246fcf6d914010716297dd0d1ec581ce3d7b30d55029d75c",
      "small CNN on Fashion-MNIST, the feature extractor of pgan eval; test accuracy 0.9353")
+ship("fashion-cgan", "cgan-fashion", "e1ac6760986c63c96896ad0faec705c05b334e6f8e0b3a7dad19ce1a5250f754",
+     "class-conditional GAN (conditional BatchNorm G, projection D), Fashion-MNIST; EMA generator, fp16, truncation 0.9")

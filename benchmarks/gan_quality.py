@@ -1,0 +1,117 @@
+"""Quality of the kit's conditional GAN, measured with the kit's own Fashion-MNIST classifier.
+
+Two tables:
+
+1. the validation history of a run (default: the one that made the shipped
+   ``fashion-cgan``): FID, class accuracy and classes present at every
+   validation, to check that FID falls or holds until early stopping;
+2. the shipped generator (or any GAN checkpoint): class accuracy per class of
+   ``--n`` samples (labels cycling through the ten classes), the class
+   histogram, and FID on the classifier's features against the test split,
+   beside the real-vs-real FID (10,000 training images vs the test split).
+
+    python benchmarks/gan_quality.py                       # both tables for fashion-cgan
+    python benchmarks/gan_quality.py --run runs/cgan-fashion --history-only
+    python benchmarks/gan_quality.py --samples s.npz       # score `pgan sample` output instead
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pgan_lib import pretrained
+from pgan_lib.data import load_dataset
+from pgan_lib import metrics
+from pgan_lib.models.gan import class_accuracy, load_feature_model
+
+
+def history_of(path: str | Path) -> tuple[list[dict], dict]:
+    """The validation history and sidecar of a run folder, a checkpoint, or a shipped model name."""
+    p = Path(path)
+    if not p.exists() and str(path) in pretrained.SHIPPED:
+        p = pretrained.path_of(str(path)).with_suffix(".json")
+    if p.is_dir():
+        p = p / "last.json"
+    if p.suffix != ".json":
+        p = p.with_suffix(".json")
+    meta = json.loads(p.read_text())
+    return meta.get("history", []), meta
+
+
+def print_history(path: str | Path) -> None:
+    history, meta = history_of(path)
+    best = meta.get("best_metric")
+    print(f"validation history of {path} (recipe {meta.get('recipe')}, {meta.get('step')} steps; "
+          f"FID of {meta.get('config', {}).get('val_samples', '?')} EMA samples vs the validation split)")
+    print(f"{'step':>6s} {'val FID':>8s} {'class acc':>9s} {'classes':>7s} {'worst cls':>9s} {'D(real)':>8s} {'D(fake)':>8s}")
+    for e in history:
+        mark = "  <- best" if best is not None and abs(e.get("val_fid", float("nan")) - best) < 1e-9 else ""
+        print(f"{e['step']:6d} {e.get('val_fid', float('nan')):8.2f} {e.get('val_class_acc', float('nan')):9.3f} "
+              f"{e.get('val_classes_present', float('nan')):7.0f} {e.get('val_worst_class_acc', float('nan')):9.3f} "
+              f"{e.get('val_d_real', float('nan')):8.3f} {e.get('val_d_fake', float('nan')):8.3f}{mark}")
+    print()
+
+
+def samples_of(args) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(images uint8 (N, 1, 28, 28), labels (N,), seconds) from --samples or by sampling --model."""
+    if args.samples:
+        with np.load(args.samples, allow_pickle=False) as f:
+            return torch.from_numpy(f["images"]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(f["labels"]), 0.0
+    from pgan_lib.cli_train import sample_images
+    from pgan_lib.models.base import load_model
+
+    model = pretrained.load(args.model) if args.model in pretrained.SHIPPED else load_model(args.model)
+    labels = [i % model.config.num_classes for i in range(args.n)]
+    t = time.perf_counter()
+    images = sample_images(model, args.n, labels=labels, seed=args.seed)
+    return images.permute(0, 3, 1, 2).contiguous(), torch.tensor(labels), time.perf_counter() - t
+
+
+def print_quality(args) -> None:
+    torch.manual_seed(0)
+    ext = load_feature_model("fashion-classifier")
+    head = ext.heads[0]
+    names = ext.model.names_of(head)
+    images, labels, seconds = samples_of(args)
+    test = load_dataset("fashion-mnist", "test", limit=None)
+    train = load_dataset("fashion-mnist", "train", limit=len(test), seed=1, mode="full")
+    fake_ext, test_ext, train_ext = ext(images), ext(test.images), ext(train.images)
+    test_stats = metrics.feature_stats(test_ext.features)
+    fid = metrics.frechet_distance(*metrics.feature_stats(fake_ext.features), *test_stats)
+    real_fid = metrics.frechet_distance(*metrics.feature_stats(train_ext.features), *test_stats)
+    acc = class_accuracy(fake_ext.predicted(head), labels, len(names))
+    real_acc = class_accuracy(test_ext.predicted(head), test.labels, len(names))
+    print(f"feature extractor: {ext.version}")
+    source = args.samples or args.model
+    print(f"{source}: {len(images)} samples" + (f" drawn in {seconds:.1f} s" if seconds else ""))
+    print(f"{'class':12s} {'sample acc':>10s} {'test acc':>9s} {'predicted':>9s}")
+    for k, name in enumerate(names):
+        print(f"{name:12s} {acc['per_class'][k]:10.3f} {real_acc['per_class'][k]:9.3f} {acc['histogram'][k]:9d}")
+    print(f"{'all':12s} {acc['accuracy']:10.3f} {real_acc['accuracy']:9.3f}   classes present: {acc['classes_present']}/10")
+    print()
+    print(f"FID (kit classifier features) vs the test split ({len(test)} images):")
+    print(f"  {source:40s} {fid:8.3f}   ({len(images)} samples)")
+    print(f"  {'real vs real (train vs test)':40s} {real_fid:8.3f}   ({len(train)} training images)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--run", default="fashion-cgan", help="run folder, checkpoint or shipped name for the history table")
+    p.add_argument("--model", default="fashion-cgan", help="shipped name or GAN checkpoint to score")
+    p.add_argument("--samples", default=None, help="score an .npz written by `pgan sample` instead of sampling")
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--history-only", action="store_true")
+    args = p.parse_args(argv)
+    print_history(args.run)
+    if not args.history_only:
+        print_quality(args)
+
+
+if __name__ == "__main__":
+    main()
