@@ -134,3 +134,22 @@ def test_controlled_cases_are_ranked_in_the_expected_order():
     copied = M.memorisation(ext(cases["training copies"].images).features, train_f, test_f)
     fresh = M.memorisation(ext(cases["real (held out)"].images).features, train_f, test_f)
     assert copied["near_copy_share"] > 0.95 and fresh["near_copy_share"] < 0.05
+
+
+def test_ab_test_records_answers_and_reports_a_wilson_interval(tmp_path):
+    from pgan_lib.evaluate import ABTest, wilson_interval
+
+    lo, hi = wilson_interval(1, 4)
+    assert (round(lo, 3), round(hi, 3)) == (0.046, 0.699)     # textbook values for 1 of 4
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    real, fake = torch.zeros(6, 1, 4, 4), torch.ones(6, 1, 4, 4)
+    test = ABTest(real, fake, seed=1)
+    for _ in range(len(test)):
+        left, right = test.pair()
+        test.answer("left" if left.sum() == 0 else "right")    # a judge who is always right
+    s = test.summary()
+    assert s["n"] == 6 and s["fooled"] == 0 and s["ci_high"] < 0.5
+    with pytest.raises(ValueError, match='"left" or "right"'):
+        ABTest(real, fake).answer("middle")
+    lines = test.save_csv(tmp_path / "answers.csv").read_text().splitlines()
+    assert lines[0].startswith("trial,") and len(lines) == 7
