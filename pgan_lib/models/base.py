@@ -52,7 +52,18 @@ class KitModel(nn.Module):
         return {}
 
     def batch_extra(self, data) -> dict[str, torch.Tensor]:
+        """Per-item tensors for the batches: the tokenised descriptions of a description-conditioned model."""
+        cond = getattr(self, "condition", None)
+        if cond is not None and cond.kind == "description":
+            return {"tokens": cond.inputs_for(data)}
         return {}
+
+    def batch_cond(self, batch) -> torch.Tensor | None:
+        """What a conditional model's ``condition`` encoder reads from a batch: labels or tokens."""
+        cond = getattr(self, "condition", None)
+        if cond is None:
+            return None
+        return batch.y if cond.kind == "label" else batch.extra["tokens"]
 
     def preview(self, n: int = 16) -> torch.Tensor | None:
         """Images for the training log (e.g. samples from fixed noise), or None."""

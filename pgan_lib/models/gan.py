@@ -373,16 +373,6 @@ class GAN(KitModel):
             raise ValueError(f"{len(inputs)} conditions for {n} samples")
         return inputs.to(self.device)
 
-    def batch_cond(self, batch) -> torch.Tensor | None:
-        if self.condition is None:
-            return None
-        return batch.y if self.condition.kind == "label" else batch.extra["tokens"]
-
-    def batch_extra(self, data) -> dict[str, torch.Tensor]:
-        if self.condition is not None and self.condition.kind == "description":
-            return {"tokens": self.condition.inputs_for(data)}
-        return {}
-
     # -- sampling ---------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, z: torch.Tensor, cond_inputs: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:

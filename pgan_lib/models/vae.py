@@ -151,16 +151,6 @@ class VAE(KitModel):
         return self.decode(mu, c)
 
     # -- trainer interface -----------------------------------------------------------
-    def batch_cond(self, batch) -> torch.Tensor | None:
-        if self.condition is None:
-            return None
-        return batch.y if self.condition.kind == "label" else batch.extra["tokens"]
-
-    def batch_extra(self, data) -> dict[str, torch.Tensor]:
-        if self.condition is not None and self.condition.kind == "description":
-            return {"tokens": self.condition.inputs_for(data)}
-        return {}
-
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         out = self.losses(batch.x, self.batch_cond(batch))
         loss = out["loss"].mean()
