@@ -10,8 +10,9 @@ export PGAN_MODE ?= quick
 
 .PHONY: lab test setup data clean-venv bench
 
+# Jupyter refuses to run as root unless told to (containers and CI machines often are root).
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 test: setup
 	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider tests notebooks
