@@ -6,7 +6,11 @@ ship("cvae-fashion", "cvae-fashion", "1df4ef8b00b37bf693e37204805e451c0b6267952e
      "VAE conditioned on the product description (bag-of-words encoder), Fashion-MNIST (fp16 weights)")
 ship("catalog-classifier", "classifier-catalog", "6c7e41decd1cd317c2abdc098825f24524511ad20e8474d7cd510bf56626d16a",
      "category/colour/pattern classifier for the 32x32 colour catalogue; test accuracy 1.000/0.9998/1.000")
+ship("fashion-clip", "clip-fashion", "de99699838b6883175a00642e7b6f73126190307b0eefdbb54d1fc7981165a10",
+     "mini CLIP (CNN image encoder + 2-layer Transformer text encoder), Fashion-MNIST descriptions (fp16 weights)")
 ship("fashion-classifier", "classifier-fashion", "ca95bf1fbb4479a5246fcf6d914010716297dd0d1ec581ce3d7b30d55029d75c",
      "small CNN on Fashion-MNIST, the feature extractor of pgan eval; test accuracy 0.9353")
+ship("catalog-clip", "clip-catalog", "2e51e9c006db49407261a9a0147f101f7d7366e964efa1f33fdcbedc5378471b",
+     "mini CLIP (CNN image encoder + 2-layer Transformer text encoder), colour catalogue descriptions (fp16 weights)")
 ship("fashion-cgan", "cgan-fashion", "e1ac6760986c63c96896ad0faec705c05b334e6f8e0b3a7dad19ce1a5250f754",
      "class-conditional GAN (conditional BatchNorm G, projection D), Fashion-MNIST; EMA generator, fp16, truncation 0.9")

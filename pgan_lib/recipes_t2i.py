@@ -1,0 +1,110 @@
+"""Recipes for text-to-image (notebook 05): contrastive pre-training, then the text-conditioned GAN.
+
+    clip-catalog / clip-fashion   mini CLIP on (image, description) pairs   -> checkpoints/catalog-clip, fashion-clip
+    t2i-catalog  / t2i-fashion    text-conditioned GAN on the frozen CLIP   -> checkpoints/catalog-t2i, fashion-t2i
+
+A t2i recipe needs its pre-trained CLIP: the shipped one when it is present
+and verified, else the ``best`` checkpoint of ``runs/clip-<data>-<mode>``, else
+it trains the CLIP recipe first (in the same mode).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .models.clip import CLIP, CLIPConfig
+from .recipes import Recipe, register
+from .text import TextTokenizer
+from .train import TrainConfig
+
+#: data source -> (shipped CLIP name, CLIP recipe)
+CLIPS = {"catalog": ("catalog-clip", "clip-catalog"), "fashion-mnist": ("fashion-clip", "clip-fashion")}
+
+_CLIP_QUICK = TrainConfig(max_steps=30, batch_size=128, lr=2e-3, log_every=10, val_every=30, checkpoint_every=30,
+                          early_stop_metric="val_t2i_R@1", early_stop_mode="max", lr_schedule="cosine")
+_CLIP_FULL = TrainConfig(max_steps=600, batch_size=256, lr=2e-3, log_every=25, val_every=100, checkpoint_every=100,
+                         early_stop_metric="val_t2i_R@1", early_stop_mode="max", patience=100, lr_schedule="cosine")
+
+
+def _clip(train) -> CLIP:
+    vocab = TextTokenizer.build(train.descriptions).vocab
+    return CLIP(CLIPConfig(channels=train.channels, size=train.size, image_width=16, embed_dim=64, vocab=vocab,
+                           max_len=16, d_model=64, n_layers=2, n_heads=4))
+
+
+register(Recipe("clip-catalog", "mini CLIP (CNN + 2-layer Transformer, symmetric InfoNCE) on catalogue descriptions",
+                "catalog", _clip, _CLIP_QUICK, _CLIP_FULL, size=32))
+register(Recipe("clip-fashion", "mini CLIP (CNN + 2-layer Transformer, symmetric InfoNCE) on Fashion-MNIST descriptions",
+                "fashion-mnist", _clip, _CLIP_QUICK, _CLIP_FULL))
+
+
+def pretrained_clip(source: str, mode: str | None = None) -> CLIP:
+    """The pre-trained CLIP for ``source``: shipped, else a finished run, else trained now."""
+    from . import pretrained
+    from .config import get_mode
+    from .models.base import load_model
+    from .recipes import run_recipe
+
+    name, recipe = CLIPS[source]
+    if pretrained.available(name):
+        return pretrained.load(name)
+    run = Path("runs") / f"{recipe}-{get_mode(mode).name}" / "best.json"
+    if run.exists():
+        print(f"{name}: not shipped; using {run.with_suffix('')}")
+        return load_model(run)
+    print(f"{name}: not shipped and no finished run; training recipe {recipe} first.")
+    model, _ = run_recipe(recipe, mode=mode)
+    return model
+
+
+# Validation = R-precision of T2IConfig.val_samples EMA samples for the validation descriptions,
+# measured by the frozen CLIP; the "best" checkpoint keeps the highest (no early stop).
+_T2I_QUICK = TrainConfig(max_steps=20, batch_size=32, lr=2e-4, log_every=5, val_every=20, checkpoint_every=20,
+                         early_stop_metric="val_rprec", early_stop_mode="max", patience=100)
+_T2I_FULL = TrainConfig(max_steps=1500, batch_size=64, lr=2e-4, log_every=50, val_every=250, checkpoint_every=250,
+                        early_stop_metric="val_rprec", early_stop_mode="max", patience=100)
+
+
+def _t2i(source: str, g_width: int):
+    def build(train):
+        from .models.t2i import TextToImageGAN
+
+        full = len(train) > 10_000  # quick mode keeps a few thousand training images
+        clip = pretrained_clip(source, "full" if full else "quick")
+        return TextToImageGAN.from_clip(clip, latent_dim=64, cond_dim=64, g_width=g_width, d_width=64,
+                                        kl_weight=0.02, diversity_weight=0.05, match_weight=0.0, diffaug="",
+                                        beta1=0.0, beta2=0.999, lr_d_scale=1.0, ema_decay=0.999,
+                                        val_samples=1000 if full else 200)
+    return build
+
+
+register(Recipe("t2i-catalog", "text-conditioned GAN (CLIP text embedding, conditioning augmentation, FiLM blocks, "
+                "matching-aware D) on the colour catalogue", "catalog", _t2i("catalog", 48), _T2I_QUICK, _T2I_FULL, size=32))
+register(Recipe("t2i-fashion", "text-conditioned GAN (CLIP text embedding, conditioning augmentation, FiLM blocks, "
+                "matching-aware D) on Fashion-MNIST", "fashion-mnist", _t2i("fashion-mnist", 64), _T2I_QUICK, _T2I_FULL))
+
+
+def export_t2i(checkpoint: str | Path, name: str, console_log: str | Path | None = None,
+               truncation: float | None = None) -> tuple[Path, str]:
+    """Ship a finished text-to-image run as ``checkpoints/<name>``: frozen CLIP + EMA generator in half
+    precision (``export_sampler``, with the sampling ``truncation`` if given), and ``<name>.log`` with the
+    validation history and the console lines. Returns the stem and the sha256 to publish with ``ship(...)``."""
+    from .checkpoint import file_sha256
+    from .models.t2i import export_sampler
+    from .pretrained import checkpoint_dir
+
+    stem = export_sampler(checkpoint, checkpoint_dir() / name, truncation=truncation)
+    import json
+
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    lines = [f"# {name}: made by recipe {meta.get('recipe')} (step {meta.get('step')}, "
+             f"{meta.get('seconds') or 0:.0f} s of training), {meta.get('exported_from')}",
+             f"# versions: {meta.get('versions')}", "# validation history:"]
+    for entry in meta.get("history", []):
+        lines.append("  " + "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+    if console_log is not None:
+        text = Path(console_log).read_text(errors="replace").replace("\r", "\n")
+        lines += ["# console:"] + [l for l in text.splitlines() if l.strip() and "step/s" not in l and "s/step" not in l]
+    digest = file_sha256(stem.with_suffix(".safetensors"))
+    lines.append(f"# sha256 of {name}.safetensors: {digest}")
+    stem.with_suffix(".log").write_text("\n".join(lines) + "\n")
+    return stem, digest

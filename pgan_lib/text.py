@@ -1,0 +1,397 @@
+"""From words to vectors: the kit's tokeniser and a small Transformer text encoder.
+
+A description such as "A red, striped T-shirt!" goes through three steps:
+
+1. **Normalise** (``normalise``): Unicode is folded to ASCII ("café" -> "cafe",
+   typographic dashes -> "-"), everything is lower-cased, punctuation splits
+   words, and common variants are mapped together the way a shopper expects:
+
+   - hyphenation:  "t-shirt", "tshirt" and "t shirt" all become ``tshirt``;
+     other hyphenated words are split ("slim-fit" -> "slim fit");
+   - number:       plurals become singular ("sandals" -> ``sandal``,
+     "dresses" -> ``dress``, "trousers" -> ``trouser``);
+   - synonyms:     a word the vocabulary does not know is replaced by a
+     synonym it does know ("tee" -> ``tshirt``, "sweater" -> ``pullover``,
+     "gray" -> ``grey``), see ``SYNONYMS``.
+
+2. **Look up** every word in a vocabulary built from the training
+   descriptions (``TextTokenizer.build``). Id 0 is padding, id 1 ``<unk>``,
+   the id of every word the vocabulary does not know. The vocabulary is a
+   tuple of strings in the model's config, so it is saved inside every
+   checkpoint and comes back with it.
+
+3. **Encode** with ``TextEncoder``: token and position embeddings, a few
+   Transformer blocks of masked self-attention ("Attention Is All You Need",
+   Vaswani et al. 2017), giving one vector per word (*word embeddings*) and
+   their masked mean, projected, as one vector per description (*sentence
+   embedding*).
+
+What happens with awkward input (``TextTokenizer.encode``):
+
+    empty text, or only punctuation / symbols   ValueError ("describe the product ...")
+    only unknown words                          ValueError naming them and the closest known words
+    some unknown words                          they become <unk>; a TextWarning names them
+    more than max_len words                     the first max_len words are kept; a TextWarning says so
+    non-ASCII text                              accents are folded ("beige clair" == "béige clair");
+                                                other non-ASCII characters separate words like spaces
+
+so a bad description is reported where it is typed, never as a crash deep
+inside a model.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import unicodedata
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .conditioning import PAD, UNK, ConditionEncoder
+
+# ----------------------------------------------------------------------------- normalisation
+
+#: Words written as one in the vocabulary, however they are hyphenated or spaced.
+COMPOUNDS: tuple[str, ...] = ("tshirt", "teeshirt", "handbag", "flipflop", "sweatshirt")
+
+#: Groups of words a shopper uses for the same thing. A word the vocabulary does not know is
+#: replaced by the first word of its group that the vocabulary knows (per dataset: "bag" in
+#: Fashion-MNIST, "handbag" in the catalogue). Every word here is already singular.
+SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("tshirt", "tee", "top", "teeshirt"),
+    ("trouser", "pant", "jean", "slack", "chino"),
+    ("pullover", "sweater", "jumper", "sweatshirt", "hoodie"),
+    ("dress", "gown", "frock"),
+    ("coat", "jacket", "parka", "overcoat"),
+    ("sandal", "flipflop", "slider"),
+    ("shirt", "blouse"),
+    ("sneaker", "trainer", "sneeker", "runner"),
+    ("bag", "handbag", "purse", "tote"),
+    ("boot", "bootie", "booty"),
+    ("mug", "cup"),
+    ("grey", "gray"),
+    ("colour", "color"),
+    ("striped", "stripy", "stripey", "stripe", "pinstriped", "pinstripe"),
+    ("dotted", "spotted", "spotty", "dot", "spot", "polka", "dotty"),
+    ("plain", "solid", "uni"),
+    ("light", "pale"),
+    ("slim", "narrow", "skinny", "tight", "thin"),
+    ("wide", "loose", "baggy", "broad", "oversized"),
+    ("regular", "standard", "normal"),
+)
+
+#: Plurals the suffix rules below would get wrong.
+IRREGULAR_PLURALS: dict[str, str] = {"jeans": "jean", "trousers": "trouser", "pants": "pant", "glasses": "glass"}
+#: Words ending in "s" that are not plurals.
+NOT_PLURAL: frozenset[str] = frozenset({"dress", "this", "is", "was", "has", "its", "plus", "us", "as", "yes", "gas",
+                                       "canvas", "bus", "lens", "chaos", "always", "various", "famous"})
+
+_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"), "-")
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+class TextWarning(UserWarning):
+    """A description was changed to fit the model (unknown words, too long); the message says how."""
+
+
+def fold_to_ascii(text: str) -> str:
+    """Lower-cased ASCII: accents removed (NFKD, then the combining marks dropped), dashes unified,
+    every other non-ASCII character replaced by a space."""
+    text = unicodedata.normalize("NFKD", text.translate(_DASHES))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return "".join(ch if ord(ch) < 128 else " " for ch in text).lower()
+
+
+def singular(word: str) -> str:
+    """A plural noun's singular by simple English rules: sandals -> sandal, dresses -> dress, boxes -> box."""
+    if word in IRREGULAR_PLURALS:
+        return IRREGULAR_PLURALS[word]
+    if len(word) <= 3 or word in NOT_PLURAL or word.endswith(("ss", "us", "is")) or not word.endswith("s"):
+        return word
+    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return word[:-2]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    return word[:-1]
+
+
+def normalise(text: str) -> list[str]:
+    """The words of ``text`` after folding, splitting, compounding and singularising (no vocabulary needed).
+
+    >>> normalise("Two T-Shirts & a pair of slim-fit trousers")
+    ['two', 'tshirt', 'a', 'pair', 'of', 'slim', 'fit', 'trouser']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"a description must be a string, got {type(text).__name__}")
+    words: list[str] = []
+    for token in _WORD.findall(fold_to_ascii(text)):
+        joined = token.replace("-", "")
+        if "-" in token and singular(joined) not in COMPOUNDS:
+            words.extend(token.split("-"))        # "slim-fit" -> "slim", "fit"
+        else:
+            words.append(joined)                  # "t-shirt" -> "tshirt"
+    out: list[str] = []
+    i = 0
+    while i < len(words):                         # "t shirt" -> "tshirt", "hand bags" -> "handbag"
+        if i + 1 < len(words) and singular(words[i] + words[i + 1]) in COMPOUNDS:
+            out.append(words[i] + words[i + 1])
+            i += 2
+        else:
+            out.append(words[i])
+            i += 1
+    return [singular(w) for w in out]
+
+
+# ----------------------------------------------------------------------------- the tokeniser
+
+
+class TextTokenizer:
+    """Normalised words -> ids of a fixed vocabulary; see the module docstring for the rules.
+
+    ``vocab`` starts with ``<pad>`` (id 0) and ``<unk>`` (id 1); ``max_len`` is
+    the most words a description may have (longer ones are cut, with a warning).
+    """
+
+    def __init__(self, vocab: Iterable[str], max_len: int = 16) -> None:
+        words = list(vocab)
+        if words[:2] != [PAD, UNK]:
+            words = [PAD, UNK] + [w for w in words if w not in (PAD, UNK)]
+        if len(set(words)) != len(words):
+            raise ValueError("the vocabulary lists a word twice")
+        if max_len < 1:
+            raise ValueError(f"max_len must be at least 1, got {max_len}")
+        self.vocab: tuple[str, ...] = tuple(words)
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        self.max_len = max_len
+        # Variant -> the first word of its synonym group that this vocabulary knows.
+        self.synonym_of: dict[str, str] = {}
+        for group in SYNONYMS:
+            known = [w for w in group if w in self.index]
+            if known:
+                for w in group:
+                    if w not in self.index:
+                        self.synonym_of[w] = known[0]
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    @classmethod
+    def build(cls, texts: Iterable[str], max_len: int = 16, min_count: int = 1) -> "TextTokenizer":
+        """The vocabulary of every normalised word seen at least ``min_count`` times, most common first."""
+        counts = Counter(w for t in texts for w in normalise(t))
+        return cls([w for w, n in counts.most_common() if n >= min_count], max_len=max_len)
+
+    def words(self, text: str) -> list[str]:
+        """Normalised words with synonyms mapped to known words (what the model reads, before ids).
+
+        A synonym that repeats the word before it is dropped ("polka dots" -> "dotted", not "dotted dotted").
+        """
+        out: list[str] = []
+        for w in normalise(text):
+            if w in self.index:
+                out.append(w)
+            elif w in self.synonym_of:
+                if not out or out[-1] != self.synonym_of[w]:
+                    out.append(self.synonym_of[w])
+            else:
+                out.append(w)
+        return out
+
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of ``text`` this vocabulary does not know (after normalisation and synonyms)."""
+        return [w for w in self.words(text) if w not in self.index]
+
+    def suggestions(self, word: str, n: int = 3) -> list[str]:
+        """Known words that look like ``word`` (for error messages)."""
+        return difflib.get_close_matches(word, self.vocab[2:], n=n, cutoff=0.6)
+
+    def ids(self, text: str, check: bool = True) -> list[int]:
+        """Token ids of one description (no padding). With ``check``, awkward input is handled as documented."""
+        words = self.words(text)
+        if check and not words:
+            raise ValueError(f"The description {text!r} has no words the model can read; "
+                             "describe the product, e.g. 'a red striped mug'.")
+        ids = [self.index.get(w, 1) for w in words]
+        if check:
+            unknown = [w for w in words if w not in self.index]
+            if unknown and len(unknown) == len(words):
+                hints = {w: self.suggestions(w) for w in unknown}
+                hint = "; ".join(f"{w!r}: did you mean {' / '.join(s)}?" for w, s in hints.items() if s)
+                raise ValueError(f"None of the words of {text!r} is known to this model ({', '.join(unknown)}). "
+                                 + (hint + " " if hint else "")
+                                 + f"Known words include: {', '.join(self.vocab[2:14])}, ...")
+            if unknown:
+                warnings.warn(f"{text!r}: unknown words are read as <unk>: {', '.join(unknown)}", TextWarning, stacklevel=3)
+            if len(ids) > self.max_len:
+                warnings.warn(f"{text!r} has {len(ids)} words; only the first {self.max_len} are read", TextWarning,
+                              stacklevel=3)
+        return ids[: self.max_len]
+
+    def encode(self, texts: Sequence[str], check: bool = True) -> torch.Tensor:
+        """Token ids (N, max_len), padded with 0. ``check=False`` (training data) skips the warnings and errors."""
+        if isinstance(texts, str):
+            raise TypeError("encode takes a list of descriptions; wrap a single one in a list")
+        out = torch.zeros(len(texts), self.max_len, dtype=torch.long)
+        seen: dict[str, list[int]] = {}                  # a catalogue repeats a few hundred phrasings
+        for i, t in enumerate(texts):
+            ids = seen.get(t) if not check else None
+            if ids is None:
+                ids = seen[t] = self.ids(t, check=check)
+            out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return out
+
+    def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
+        """Ids of one description back to its (normalised) words, padding left out."""
+        return " ".join(self.vocab[int(i)] for i in ids if int(i) != 0)
+
+
+# ----------------------------------------------------------------------------- the encoder
+
+
+@dataclass
+class TextEncoderConfig:
+    vocab: tuple[str, ...] = ()
+    max_len: int = 16
+    d_model: int = 64          # width of every word vector inside the encoder
+    n_layers: int = 2
+    n_heads: int = 4
+    mlp_ratio: int = 4         # hidden width of each block's MLP = mlp_ratio * d_model
+    embed_dim: int = 64        # size of the sentence embedding
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a padding mask.
+
+        Attention(Q, K, V) = softmax(Q K^T / sqrt(d_head) + M) V,   Q = X W_q, K = X W_k, V = X W_v
+
+    computed for ``n_heads`` heads of width d_head = d_model / n_heads side by
+    side, their outputs concatenated and mixed by W_o. M is 0 where the key is
+    a word and a large negative number where it is padding, so no word ever
+    attends to padding (its softmax weight is 0).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        n, length, d = x.shape
+        h = self.n_heads
+        q, k, v = self.qkv(x).split(d, dim=2)                            # (N, L, d) each
+        q, k, v = (t.view(n, length, h, d // h).transpose(1, 2) for t in (q, k, v))  # (N, h, L, d_head)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d // h)             # (N, h, L, L)
+        scores = scores.masked_fill(~keep[:, None, None, :], -1e9)       # padding keys get no weight
+        weights = self.dropout(scores.softmax(dim=-1))                   # (N, h, L, L), rows sum to 1
+        y = (weights @ v).transpose(1, 2).reshape(n, length, d)          # (N, L, d)
+        return self.out(y)
+
+
+class Block(nn.Module):
+    """A pre-norm Transformer block: x + Attention(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, d_model: int, n_heads: int, mlp_ratio: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model)
+        self.attn = SelfAttention(d_model, n_heads, dropout)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
+                                 nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), keep)                             # (N, L, d)
+        return x + self.mlp(self.ln2(x))                                 # (N, L, d)
+
+
+class TextEncoder(nn.Module):
+    """Token ids (N, L) -> word embeddings (N, L, d_model) and a sentence embedding (N, embed_dim).
+
+        h_0 = E_token[ids] + E_position[0..L-1]
+        h_l = Block_l(h_{l-1}),  l = 1..n_layers          (words attend to every word, never to padding)
+        words    = LN(h_L)
+        sentence = W (sum_i m_i words_i / sum_i m_i)      m_i = 1 for a word, 0 for padding
+
+    Because padding is masked in the attention and left out of the mean,
+    adding padding never changes the sentence embedding.
+    """
+
+    def __init__(self, config: TextEncoderConfig) -> None:
+        super().__init__()
+        c = config
+        self.config = c
+        self.tokenizer = TextTokenizer(c.vocab, max_len=c.max_len)
+        self.token_embed = nn.Embedding(len(self.tokenizer), c.d_model, padding_idx=0)   # (V, d)
+        self.pos_embed = nn.Parameter(torch.zeros(c.max_len, c.d_model))                  # (L, d)
+        self.blocks = nn.ModuleList(Block(c.d_model, c.n_heads, c.mlp_ratio, c.dropout) for _ in range(c.n_layers))
+        self.ln = nn.LayerNorm(c.d_model)
+        self.proj = nn.Linear(c.d_model, c.embed_dim)
+        nn.init.normal_(self.token_embed.weight, 0.0, 0.02)
+        nn.init.normal_(self.pos_embed, 0.0, 0.02)
+
+    def word_embeddings(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(N, L) ids -> (N, L, d_model) contextual word vectors (rows at padding positions are meaningless)."""
+        if tokens.shape[1] > self.config.max_len:
+            raise ValueError(f"token tensor has {tokens.shape[1]} positions; this encoder reads at most {self.config.max_len}")
+        keep = tokens != 0                                                # (N, L) True at words
+        h = self.token_embed(tokens) + self.pos_embed[: tokens.shape[1]]  # (N, L, d)
+        for block in self.blocks:
+            h = block(h, keep)
+        return self.ln(h)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(N, L) ids -> sentence embeddings (N, embed_dim)."""
+        words = self.word_embeddings(tokens)                               # (N, L, d)
+        m = (tokens != 0).unsqueeze(-1).to(words.dtype)                    # (N, L, 1)
+        mean = (words * m).sum(1) / m.sum(1).clamp(min=1.0)               # (N, d)
+        return self.proj(mean)                                             # (N, embed_dim)
+
+
+class TextCondition(ConditionEncoder):
+    """A (pre-trained, usually frozen) ``TextEncoder`` behind the kit's condition interface.
+
+        c = normalise(TextEncoder(tokens))       (N, embed_dim), unit length
+
+    Any conditional model can use it like the bag-of-words encoder:
+    ``inputs_for(data)`` -> tokens (N, max_len), ``inputs_from_prompts(texts)``
+    -> tokens (checked: see ``TextTokenizer.encode``), ``forward(tokens)`` -> c.
+    """
+
+    kind = "description"
+
+    def __init__(self, encoder: TextEncoder, normalise_output: bool = True) -> None:
+        super().__init__(encoder.config.embed_dim)
+        self.encoder = encoder
+        self.normalise_output = normalise_output
+
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        return self.encoder.tokenizer
+
+    def inputs_for(self, data) -> torch.Tensor:
+        return self.tokenizer.encode(data.descriptions, check=False)
+
+    def inputs_from_prompts(self, prompts: list[str]) -> torch.Tensor:
+        return self.tokenizer.encode(list(prompts), check=True)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        e = self.encoder(tokens.to(self.encoder.pos_embed.device))       # (N, embed_dim)
+        return F.normalize(e, dim=-1) if self.normalise_output else e
+
+
+__all__ = [
+    "COMPOUNDS", "SYNONYMS", "TextWarning", "fold_to_ascii", "singular", "normalise", "TextTokenizer",
+    "TextEncoderConfig", "SelfAttention", "Block", "TextEncoder", "TextCondition",
+]
