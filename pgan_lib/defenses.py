@@ -412,10 +412,10 @@ def seconds_per_step(config: AdversarialConfig, batch_size: int = 64, steps: int
 
     ctx = Context()
     model.training_step(batch, ctx)                 # warm-up
-    t0 = time.time()
+    t0 = time.perf_counter()
     for _ in range(steps):
         model.training_step(batch, ctx)
-    return (time.time() - t0) / steps
+    return (time.perf_counter() - t0) / steps
 
 
 __all__ = [

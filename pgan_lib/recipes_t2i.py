@@ -60,7 +60,7 @@ def pretrained_clip(source: str, mode: str | None = None) -> CLIP:
 # measured by the frozen CLIP; the "best" checkpoint keeps the highest (no early stop).
 _T2I_QUICK = TrainConfig(max_steps=20, batch_size=32, lr=2e-4, log_every=5, val_every=20, checkpoint_every=20,
                          early_stop_metric="val_rprec", early_stop_mode="max", patience=100)
-_T2I_FULL = TrainConfig(max_steps=1500, batch_size=64, lr=2e-4, log_every=50, val_every=250, checkpoint_every=250,
+_T2I_FULL = TrainConfig(max_steps=3000, batch_size=64, lr=2e-4, log_every=50, val_every=250, checkpoint_every=250,
                         early_stop_metric="val_rprec", early_stop_mode="max", patience=100)
 
 
@@ -98,7 +98,9 @@ def export_t2i(checkpoint: str | Path, name: str, console_log: str | Path | None
     meta = json.loads(stem.with_suffix(".json").read_text())
     lines = [f"# {name}: made by recipe {meta.get('recipe')} (step {meta.get('step')}, "
              f"{meta.get('seconds') or 0:.0f} s of training), {meta.get('exported_from')}",
-             f"# versions: {meta.get('versions')}", "# validation history:"]
+             f"# versions: {meta.get('versions')}",
+             f"# sampling: truncation psi = {meta['config'].get('truncation', 1.0)} (samples use psi * z)",
+             "# validation history:"]
     for entry in meta.get("history", []):
         lines.append("  " + "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
     if console_log is not None:

@@ -16,9 +16,9 @@ A description such as "A red, striped T-shirt!" goes through three steps:
 
 2. **Look up** every word in a vocabulary built from the training
    descriptions (``TextTokenizer.build``). Id 0 is padding, id 1 ``<unk>``,
-   the id of every word the vocabulary does not know. The vocabulary is a
-   tuple of strings in the model's config, so it is saved inside every
-   checkpoint and comes back with it.
+   the unknown-word token. The vocabulary is a tuple of strings in the
+   model's config, so it is saved inside every checkpoint and comes back
+   with it.
 
 3. **Encode** with ``TextEncoder``: token and position embeddings, a few
    Transformer blocks of masked self-attention ("Attention Is All You Need",
@@ -30,10 +30,17 @@ What happens with awkward input (``TextTokenizer.encode``):
 
     empty text, or only punctuation / symbols   ValueError ("describe the product ...")
     only unknown words                          ValueError naming them and the closest known words
-    some unknown words                          they become <unk>; a TextWarning names them
+    some unknown words                          left out (unknown="drop", the default) or read as
+                                                <unk> (unknown="unk"); either way a TextWarning names them
     more than max_len words                     the first max_len words are kept; a TextWarning says so
     non-ASCII text                              accents are folded ("beige clair" == "béige clair");
                                                 other non-ASCII characters separate words like spaces
+
+Why leave unknown words out rather than write <unk>? A model trained on a few
+templates has seen <unk> only where training hid a word (word dropout, about
+one word in ten). "looking for a coat that is dark and slim" would be five
+<unk> among nine words, a sentence unlike any it has read; without them it
+reads "a coat dark slim", which it understands (notebook 05 measures both).
 
 so a bad description is reported where it is typed, never as a crash deep
 inside a model.
@@ -155,10 +162,15 @@ class TextTokenizer:
     """Normalised words -> ids of a fixed vocabulary; see the module docstring for the rules.
 
     ``vocab`` starts with ``<pad>`` (id 0) and ``<unk>`` (id 1); ``max_len`` is
-    the most words a description may have (longer ones are cut, with a warning).
+    the most words a description may have (longer ones are cut, with a warning);
+    ``unknown`` says what becomes of unknown words in checked text: "drop" (left
+    out) or "unk" (read as ``<unk>``).
     """
 
-    def __init__(self, vocab: Iterable[str], max_len: int = 16) -> None:
+    def __init__(self, vocab: Iterable[str], max_len: int = 16, unknown: str = "drop") -> None:
+        if unknown not in ("drop", "unk"):
+            raise ValueError(f"unknown must be 'drop' or 'unk', got {unknown!r}")
+        self.unknown = unknown
         words = list(vocab)
         if words[:2] != [PAD, UNK]:
             words = [PAD, UNK] + [w for w in words if w not in (PAD, UNK)]
@@ -212,7 +224,8 @@ class TextTokenizer:
         return difflib.get_close_matches(word, self.vocab[2:], n=n, cutoff=0.6)
 
     def ids(self, text: str, check: bool = True) -> list[int]:
-        """Token ids of one description (no padding). With ``check``, awkward input is handled as documented."""
+        """Token ids of one description (no padding). With ``check``, awkward input is handled as documented;
+        without it (training data, whose words are all known), unknown words become <unk> silently."""
         words = self.words(text)
         if check and not words:
             raise ValueError(f"The description {text!r} has no words the model can read; "
@@ -220,16 +233,20 @@ class TextTokenizer:
         ids = [self.index.get(w, 1) for w in words]
         if check:
             unknown = [w for w in words if w not in self.index]
+            shown = repr(text) if len(text) <= 60 else repr(text[:57] + "...")
             if unknown and len(unknown) == len(words):
                 hints = {w: self.suggestions(w) for w in unknown}
                 hint = "; ".join(f"{w!r}: did you mean {' / '.join(s)}?" for w, s in hints.items() if s)
-                raise ValueError(f"None of the words of {text!r} is known to this model ({', '.join(unknown)}). "
+                raise ValueError(f"None of the words of {shown} is known to this model ({', '.join(unknown)}). "
                                  + (hint + " " if hint else "")
                                  + f"Known words include: {', '.join(self.vocab[2:14])}, ...")
             if unknown:
-                warnings.warn(f"{text!r}: unknown words are read as <unk>: {', '.join(unknown)}", TextWarning, stacklevel=3)
+                how = "left out" if self.unknown == "drop" else "read as <unk>"
+                warnings.warn(f"{shown}: unknown words are {how}: {', '.join(unknown)}", TextWarning, stacklevel=3)
+                if self.unknown == "drop":
+                    ids = [i for i in ids if i != 1]
             if len(ids) > self.max_len:
-                warnings.warn(f"{text!r} has {len(ids)} words; only the first {self.max_len} are read", TextWarning,
+                warnings.warn(f"{shown} has {len(ids)} words; only the first {self.max_len} are read", TextWarning,
                               stacklevel=3)
         return ids[: self.max_len]
 
@@ -238,9 +255,9 @@ class TextTokenizer:
         if isinstance(texts, str):
             raise TypeError("encode takes a list of descriptions; wrap a single one in a list")
         out = torch.zeros(len(texts), self.max_len, dtype=torch.long)
-        seen: dict[str, list[int]] = {}                  # a catalogue repeats a few hundred phrasings
+        seen: dict[str, list[int]] = {}      # each distinct text is read (and warned about) once
         for i, t in enumerate(texts):
-            ids = seen.get(t) if not check else None
+            ids = seen.get(t)
             if ids is None:
                 ids = seen[t] = self.ids(t, check=check)
             out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)

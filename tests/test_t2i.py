@@ -278,3 +278,25 @@ def test_evaluate_prompts_on_a_tiny_model(trained):
     assert r["n"] == 20 and r["images"].shape == (20, 3, 32, 32)
     assert set(r["accuracy"]) == {"category", "colour", "pattern", "all"}
     assert 0.0 <= r["r_precision"] <= 1.0
+
+
+def test_truncation_scales_the_noise_and_old_files_still_load(trained, tmp_path):
+    import json
+    from dataclasses import replace
+
+    _, gan, _, out = trained
+    z = torch.randn(2, gan.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    e = gan.embed_prompts(["a red mug", "a blue bag"])
+    assert torch.allclose(gan.generate(z, e, truncation=0.5), gan.generate(0.5 * z, e, truncation=1.0))
+    stem = export_sampler(out / "gan" / "last", tmp_path / "psi", truncation=0.5)
+    assert load_model(stem).config.truncation == 0.5
+    # a checkpoint written before the field existed loads with the default
+    sidecar = (out / "gan" / "last.json")
+    meta = json.loads(sidecar.read_text())
+    meta["config"].pop("truncation")
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "last.json").write_text(json.dumps(meta))
+    (old / "last.safetensors").write_bytes((out / "gan" / "last.safetensors").read_bytes())
+    assert load_model(old / "last").config.truncation == 1.0
+    assert replace(gan.config).truncation == 1.0

@@ -131,10 +131,20 @@ def test_only_unknown_words_is_a_clear_error(catalog_tok):
         catalog_tok.encode(["stripd"])             # a typo gets a suggestion
 
 
-def test_some_unknown_words_warn_and_become_unk(catalog_tok):
-    with pytest.warns(TextWarning, match="velvet"):
+def test_some_unknown_words_warn_and_are_left_out(catalog_tok):
+    with pytest.warns(TextWarning, match="left out: velvet"):
         ids = catalog_tok.encode(["a red velvet mug"])
-    assert ids[0, :4].tolist() == [catalog_tok.index["a"], catalog_tok.index["red"], 1, catalog_tok.index["mug"]]
+    assert torch.equal(ids, catalog_tok.encode(["a red mug"]))
+
+
+def test_unknown_words_can_be_read_as_unk(catalog_tok):
+    tok = TextTokenizer(catalog_tok.vocab, unknown="unk")
+    with pytest.warns(TextWarning, match="read as <unk>: velvet"):
+        ids = tok.encode(["a red velvet mug"])
+    assert ids[0, :4].tolist() == [tok.index["a"], tok.index["red"], 1, tok.index["mug"]]
+    assert catalog_tok.encode(["a red velvet mug"], check=False)[0, 2] == 1       # training data: <unk>, silently
+    with pytest.raises(ValueError, match="drop"):
+        TextTokenizer(["mug"], unknown="ignore")
 
 
 def test_long_descriptions_are_cut_with_a_warning(catalog_tok):
