@@ -54,12 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     print(f"machine: {machine()}", flush=True)
 
+    def show(metric: str, value: float) -> str:
+        return f"{value:.3f}" if "AUC" in metric else f"{value:.2%}"
+
     def add(model: str, metric: str, settings: str, n: int, value: float, target: str, met: bool | None,
             seconds: float) -> None:
         rows.append(dict(model=model, metric=metric, settings=settings, n=n, value=value, target=target, met=met,
                          seconds=round(seconds, 1)))
         flag = "" if met is None else ("  ok" if met else "  NOT MET")
-        print(f"  {model:26s} {metric:18s} {value:7.2%}  ({settings}; {n} images; {seconds:.0f} s)  "
+        print(f"  {model:26s} {metric:18s} {show(metric, value):>7s}  ({settings}; {n} images; {seconds:.0f} s)  "
               f"target {target}{flag}", flush=True)
 
     pgd20 = Attack("pgd", eps=eps, steps=20, restarts=1)
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         status = "" if r["met"] is None else (" (met)" if r["met"] else " (NOT met)")
-        print(f"| {r['model']} | {r['metric']} | {r['value']:.2%} | {r['n']} | {r['settings']} | {r['target']}{status} |")
+        print(f"| {r['model']} | {r['metric']} | {show(r['metric'], r['value'])} | {r['n']} | {r['settings']} | {r['target']}{status} |")
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
