@@ -33,13 +33,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pgan_lib import pretrained  # noqa: E402
-from pgan_lib.data import load_dataset  # noqa: E402
-from pgan_lib.evaluate import FeatureExtractor, evaluate_samples  # noqa: E402
-from pgan_lib.models.t2i import evaluate_prompts, generate_for_prompts  # noqa: E402
-from pgan_lib.text import TextWarning  # noqa: E402
+from pgan_lib import pretrained
+from pgan_lib.data import load_dataset
+from pgan_lib.evaluate import FeatureExtractor, evaluate_samples
+from pgan_lib.models.t2i import evaluate_prompts, generate_for_prompts
+from pgan_lib.text import TextWarning
 
 TARGETS = {
     ("catalog", "seen", "category"): 0.90, ("catalog", "seen", "colour"): 0.90, ("catalog", "seen", "pattern"): 0.90,

@@ -14,9 +14,13 @@ ship("catalog-clip", "clip-catalog", "2e51e9c006db49407261a9a0147f101f7d7366e964
      "mini CLIP (CNN image encoder + 2-layer Transformer text encoder), colour catalogue descriptions (fp16 weights)")
 ship("fashion-cgan", "cgan-fashion", "e1ac6760986c63c96896ad0faec705c05b334e6f8e0b3a7dad19ce1a5250f754",
      "class-conditional GAN (conditional BatchNorm G, projection D), Fashion-MNIST; EMA generator, fp16, truncation 0.9")
-ship("fashion-t2i", "t2i-fashion", "5cef9997301ab89857ee631401d643555ab31bb4380ebd50685cb6289a9fb9d7",
+ship("fashion-t2i", "t2i-fashion", "e843c017406511304938f865c4170d93dbdeaa2c13818bb3a4237d150c216607",
      "text-conditioned GAN (frozen fashion-clip text encoder + EMA generator), Fashion-MNIST (fp16 weights)")
 ship("fashion-classifier-robust", "classifier-fashion-robust", "526f03be285f5dc7e7762dca7f797ad2a2b9d4562eb850062c3947c5ddba52b5",
      "the fashion-classifier network, PGD-2 adversarially trained at L-inf eps 0.1; test accuracy 0.8543 clean")
-ship("catalog-t2i", "t2i-catalog", "6de955e87e1c151d034b2e31eadf30e1e92f36cdba7c7d73ab970fbb94ffbd1f",
+ship("catalog-t2i", "t2i-catalog", "f74d67b9151606f42040e5db8d30de74eab2512cd510556bca883a9610932d43",
      "text-conditioned GAN (frozen catalog-clip text encoder + EMA generator), colour catalogue (fp16 weights)")
+ship("fashion-cgan-full", "cgan-fashion", "f7a6c91597145c600dfdf1f18a0ab08e7ec3978c362f5b1c06b90afe68dd0af6",
+     "the fashion-cgan run with its discriminator (G, D and EMA G, fp16): for attacks on D and for fine-tuning")
+ship("cvae-fashion-clip", "cvae-fashion-clip", "9ce4276812f8f0af7a9a392fc9833ff8076727b7e32944131517964bcd1d5238",
+     "the cvae-fashion VAE reading descriptions through fashion-clip's frozen Transformer text encoder (fp16 weights)")

@@ -196,12 +196,17 @@ def load_checkpoint(path: str | Path, verify: bool = True) -> Checkpoint:
     return Checkpoint(tensors=tensors, meta=meta, path=stem)
 
 
-def check_compatible(meta: dict[str, Any], arch: str, config: dict[str, Any], where: str = "checkpoint") -> None:
-    """Raise CheckpointError naming every difference in architecture or config."""
+def check_compatible(meta: dict[str, Any], arch: str, config: dict[str, Any], where: str = "checkpoint",
+                     defaults: dict[str, Any] | None = None) -> None:
+    """Raise CheckpointError naming every difference in architecture or config.
+
+    ``defaults``: values for config fields a checkpoint lacks because it was written before
+    the field existed (a new field's default keeps the old behaviour).
+    """
     problems = []
     if meta.get("arch") != arch:
         problems.append(f"architecture is {meta.get('arch')!r}, expected {arch!r}")
-    saved = meta.get("config", {})
+    saved = {**(defaults or {}), **meta.get("config", {})}
     for key in sorted(set(saved) | set(config)):
         if _json_safe(saved.get(key)) != _json_safe(config.get(key)):
             problems.append(f"config {key!r} is {saved.get(key)!r} in the {where} but {config.get(key)!r} here")

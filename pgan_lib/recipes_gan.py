@@ -32,7 +32,7 @@ BASE = GANConfig(latent_dim=64, g_width=64, d_width=64, loss="hinge", d_norm="sp
 
 
 def _gan(channels: int, size: int, cond: str = "none", feature_model: str = "", diffaug: str = "",
-         aux_weight: float = 0.0, quick_width: int | None = None):
+         aux_weight: float = 0.0, quick_width: int | None = None, d_norm: str = BASE.d_norm):
     def build(train) -> GAN:
         from . import pretrained
 
@@ -41,6 +41,7 @@ def _gan(channels: int, size: int, cond: str = "none", feature_model: str = "", 
         feats = feature_model if feature_model != "catalog-classifier" or pretrained.available(feature_model) else ""
         return GAN(replace(
             BASE, channels=channels, size=size, g_width=width, d_width=width, diffaug=diffaug, aux_weight=aux_weight,
+            d_norm=d_norm,
             cond=cond, num_classes=train.num_classes, vocab=vocabulary(train) if cond == "description" else (),
             feature_model=feats, val_samples=2000 if full else 500,
         ))
@@ -51,6 +52,9 @@ register(Recipe("dcgan-fashion", "unconditional DCGAN (hinge loss, spectral-norm
                 "fashion-mnist", _gan(1, 28, "none", "fashion-classifier"), _QUICK, _FULL))
 register(Recipe("cgan-fashion", "class-conditional GAN (conditional BatchNorm G, projection D) on Fashion-MNIST",
                 "fashion-mnist", _gan(1, 28, "label", "fashion-classifier"), _QUICK, _FULL))
+register(Recipe("cgan-fashion-no-sn", "cgan-fashion with a plain discriminator (no spectral norm): the control "
+                "run that shows what spectral normalisation buys", "fashion-mnist",
+                _gan(1, 28, "label", "fashion-classifier", d_norm="none"), _QUICK, _FULL))
 register(Recipe("dcgan-catalog", "unconditional DCGAN with DiffAugment on the 32x32 colour catalogue",
                 "catalog", _gan(3, 32, "none", "catalog-classifier", "color,translation,cutout", quick_width=32),
                 _QUICK_CATALOG, _FULL_CATALOG, size=32))

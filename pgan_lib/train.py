@@ -27,6 +27,7 @@ from .checkpoint import (
     save_checkpoint, split_state,
 )
 from .config import pick_device
+from .models.base import config_defaults
 from .data.base import ProductData
 from .data.batches import BatchIterator
 
@@ -66,22 +67,30 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class StepContext:
-    """Handed to ``training_step``: takes optimiser steps with the trainer's safety checks."""
+    """Handed to ``training_step``: takes optimiser steps with the trainer's safety checks.
 
-    def __init__(self, trainer: "Trainer") -> None:
+    Every loss is checked to be finite. On the CPU the check happens at once. On
+    a GPU, reading the answer back would make the host wait for the GPU at every
+    step, so the checks are collected (``deferred``) and read back together by
+    ``check()``, which the trainer calls at each log step and before every
+    validation and checkpoint: a non-finite loss is still reported with the step
+    it happened at, and never reaches a saved checkpoint.
+    """
+
+    def __init__(self, trainer: "Trainer", deferred: bool = False) -> None:
         self.trainer = trainer
         self.step_index = 0
+        self.deferred = deferred
+        self._pending: list[tuple[int, str, torch.Tensor, torch.Tensor]] = []   # (step, optimiser, loss, is finite)
 
     def step(self, name: str, loss: torch.Tensor) -> None:
         """Backward pass and one step of optimiser ``name``, after checking the loss is finite."""
         t = self.trainer
-        if not torch.isfinite(loss.detach()).all():
-            last = t.out_dir / "last.json"
-            kept = f"The last good checkpoint is {last}." if last.exists() else "No checkpoint had been written yet."
-            raise NonFiniteLossError(
-                f"Loss {name!r} became {loss.detach().float().item()} at step {self.step_index}; the run stopped. {kept} "
-                "Try a lower learning rate, gradient clipping (grad_clip), or check the data for bad values."
-            )
+        finite = torch.isfinite(loss.detach()).all()
+        if self.deferred:
+            self._pending.append((self.step_index, name, loss.detach(), finite))
+        elif not finite:
+            self._stop(self.step_index, name, loss)
         opt = t.optimizers[name]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -89,6 +98,24 @@ class StepContext:
             params = [p for g in opt.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, t.config.grad_clip)
         opt.step()
+
+    def check(self) -> None:
+        """Read back the deferred checks (one host-device sync for all of them); raise for the first bad loss."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        finite = torch.stack([f for *_, f in pending]).cpu()
+        if not finite.all():
+            step, name, loss, _ = pending[int((~finite).nonzero()[0])]
+            self._stop(step, name, loss)
+
+    def _stop(self, step: int, name: str, loss: torch.Tensor) -> None:
+        last = self.trainer.out_dir / "last.json"
+        kept = f"The last good checkpoint is {last}." if last.exists() else "No checkpoint had been written yet."
+        raise NonFiniteLossError(
+            f"Loss {name!r} became {loss.detach().float().item()} at step {step}; the run stopped. {kept} "
+            "Try a lower learning rate, gradient clipping (grad_clip), or check the data for bad values."
+        )
 
 
 @dataclass
@@ -120,6 +147,9 @@ class Trainer:
         self._stop_signal = False
         self.seconds_before = 0.0   # training time of earlier sessions of a resumed run
         self._t0 = time.time()
+        #: check losses for NaN/inf in batches (see StepContext); None: on any device but the CPU
+        self.defer_finite_check: bool | None = None
+        self._ctx: StepContext | None = None
 
     @property
     def seconds(self) -> float:
@@ -150,12 +180,15 @@ class Trainer:
         return tensors, meta
 
     def save(self, model, name: str = "last") -> Path:
+        if self._ctx is not None:
+            self._ctx.check()       # never save weights that a non-finite loss has already touched
         tensors, meta = self._state(model)
         return save_checkpoint(self.out_dir / name, tensors, meta)
 
     def _resume(self, model) -> None:
         ckpt = load_checkpoint(self.out_dir / "last")
-        check_compatible(ckpt.meta, model.arch, model.config_dict(), where=f"checkpoint {ckpt.path}")
+        check_compatible(ckpt.meta, model.arch, model.config_dict(), where=f"checkpoint {ckpt.path}",
+                         defaults=config_defaults(type(model.config)))
         if self.data_fingerprint and ckpt.meta.get("data_fingerprint") not in (None, self.data_fingerprint):
             raise CheckpointError(
                 f"{ckpt.path} was trained on other data (fingerprint {ckpt.meta['data_fingerprint']}, "
@@ -226,7 +259,8 @@ class Trainer:
                                 extra=model.batch_extra(train_data)).batches(self.step)
         writer = self._writer()
         self._t0 = time.time()
-        ctx = StepContext(self)
+        deferred = self.device.type != "cpu" if self.defer_finite_check is None else self.defer_finite_check
+        ctx = self._ctx = StepContext(self, deferred=deferred)
         bar = self._bar(model)
         stopped_early = False
         old_handler = signal.signal(signal.SIGTERM, self._on_signal) if _main_thread() else None
@@ -242,6 +276,7 @@ class Trainer:
                     for s in self.schedulers.values():
                         s.step()
                 if self.step % c.log_every == 0 or self.step == c.max_steps:
+                    ctx.check()
                     values = {k: float(v) for k, v in logs.items()}
                     if writer is not None:
                         for k, v in values.items():
@@ -251,6 +286,7 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                 if self.step % c.val_every == 0 or self.step == c.max_steps:
+                    ctx.check()
                     metrics = self._validate(model, val_data, writer)
                     if writer is not None:
                         self._log_images(model, writer)

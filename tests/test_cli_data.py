@@ -1,5 +1,4 @@
 """`pgan data show` for the three sources, and a folder with bad files."""
-import pytest
 from PIL import Image
 
 from pgan_lib.cli import main as pgan

@@ -6,6 +6,7 @@ import torch
 
 from pgan_lib import pretrained
 from pgan_lib.checkpoint import CheckpointError
+from pgan_lib.data import load_dataset
 from pgan_lib.data.attributes import SHADE_WORDS, shade_of, shade_value
 
 
@@ -49,3 +50,21 @@ def test_conditional_vae_follows_the_shade_it_is_asked_for():
     assert share["dark"] > 0.6 and share["light"] > 0.6 and share["medium"] > 0.4, share
     boots = {s: shade_value(model.sample(100, prompts=[f"a {s} slim ankle boot"] * 100, seed=1)).mean() for s in SHADE_WORDS}
     assert boots["dark"] > boots["medium"] > boots["light"], boots
+
+
+def test_vae_on_the_clip_text_encoder_reads_everyday_words():
+    """cvae-fashion-clip reads descriptions through fashion-clip's encoder: shade words and the
+    shopper's words for a class ("sweater" for pullover, "boots" for ankle boot) steer it."""
+    model = pretrained.load("cvae-fashion-clip")
+    clip = pretrained.load("fashion-clip")
+    for key, value in clip.text_encoder.state_dict().items():      # the very encoder the GAN reads with
+        assert torch.equal(model.condition.encoder.state_dict()[key], value.float()), key
+    judge = pretrained.load("fashion-classifier")
+    names = load_dataset("fashion-mnist", "test", limit=10).class_names
+    for prompt, cls in (("a dark sweater", "pullover"), ("light boots", "ankle boot"), ("a dark tee", "t-shirt")):
+        x = model.sample(50, prompts=[prompt] * 50, seed=2)
+        acc = (judge(x).argmax(1) == names.index(cls)).float().mean().item()
+        assert acc > 0.6, (prompt, acc)
+    dark = model.sample(100, prompts=["a dark regular t-shirt"] * 100, seed=0)
+    light = model.sample(100, prompts=["a light regular t-shirt"] * 100, seed=0)
+    assert shade_value(dark).mean() > shade_value(light).mean() + 0.1

@@ -3,7 +3,6 @@ pairs, retrieval, shapes, a quick end-to-end run, checkpoints, the CLI with a pr
 shipped models."""
 import math
 import warnings
-from dataclasses import asdict
 
 import numpy as np
 import pytest

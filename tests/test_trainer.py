@@ -122,6 +122,21 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_data, tmp_pat
     assert all(torch.isfinite(v).all() for v in ckpt.group("model").values())
 
 
+def test_deferred_finite_checks_still_name_the_step_and_protect_checkpoints(tiny_data, tmp_path):
+    """On a GPU the checks are read back in batches: the NaN of step 6 is found at the step-8
+    checkpoint, reported as step 6, and the step-8 weights are never saved."""
+    model = ToyAE()
+    model.nan_at = 6
+    trainer = Trainer(cfg(log_every=5, val_every=100, checkpoint_every=4), tmp_path, "cpu")
+    trainer.defer_finite_check = True
+    with pytest.raises(NonFiniteLossError, match=r"became nan at step 6.*last good checkpoint"):
+        trainer.fit(model, tiny_data, tiny_data)
+    assert len(model.losses) == 8          # the run went on until the next read-back
+    ckpt = load_checkpoint(tmp_path / "last")
+    assert ckpt.meta["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt.group("model").values())
+
+
 def test_pickles_are_refused(tmp_path):
     torch.save({"w": torch.zeros(2)}, tmp_path / "model.pt")
     with pytest.raises(CheckpointError, match="refusing to load a pickled file"):

@@ -103,3 +103,47 @@ def test_cli_unconditional_sample(tmp_path):
     with np.load(out, allow_pickle=False) as f:
         assert set(f.files) == {"images"} and f["images"].shape == (5, 28, 28, 1)
     assert pgan(["train", "no-such-recipe"]) == 2
+
+
+def test_vae_with_a_frozen_text_encoder(tmp_path):
+    """cond='text': the pre-trained Transformer is copied, stays frozen while the VAE learns, and
+    travels inside the checkpoint (vocabulary included)."""
+    from dataclasses import asdict
+
+    from pgan_lib.checkpoint import save_checkpoint
+    from pgan_lib.models.base import load_model
+    from pgan_lib.text import TextEncoder, TextEncoderConfig, TextTokenizer
+
+    data = load_dataset("fashion-mnist", "train", limit=64)
+    torch.manual_seed(0)
+    encoder = TextEncoder(TextEncoderConfig(vocab=TextTokenizer.build(data.descriptions).vocab, d_model=32, embed_dim=24))
+    model = VAE.from_text_encoder(encoder, latent_dim=8)
+    assert model.config.cond == "text" and model.condition.dim == 24
+    for key, value in encoder.state_dict().items():
+        assert torch.equal(model.condition.encoder.state_dict()[key], value)
+    frozen = {k: v.clone() for k, v in model.condition.encoder.state_dict().items()}
+    opt = model.configure_optimizers(1e-2)["main"]
+    trainable = {id(p) for group in opt.param_groups for p in group["params"]}
+    assert not trainable & {id(p) for p in model.condition.parameters()}
+    tokens = model.condition.inputs_for(data)
+    before = model.losses(data.float_images(), tokens)["loss"].mean().item()
+    for _ in range(20):
+        loss = model.losses(data.float_images(), tokens)["loss"].mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert model.losses(data.float_images(), tokens)["loss"].mean().item() < before
+    for key, value in model.condition.encoder.state_dict().items():
+        assert torch.equal(value, frozen[key]), key
+
+    stem = save_checkpoint(tmp_path / "m", {f"model/{k}": v for k, v in model.state_dict().items()},
+                           {"arch": model.arch, "config": asdict(model.config)})
+    again = load_model(stem)
+    assert again.condition.tokenizer.vocab == encoder.tokenizer.vocab
+    a = model.eval().sample(3, prompts=["a dark slim ankle boot"] * 3, seed=1)
+    b = again.sample(3, prompts=["a dark slim ankle boot"] * 3, seed=1)
+    assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="no words|None of the words"):
+        again.sample(1, prompts=["blorp zibble"])
+    with pytest.raises(ValueError, match="from_text_encoder"):
+        VAEConfig(cond="text")

@@ -1,7 +1,8 @@
 """What every kit model shares: a config dataclass, a name, and the trainer's step interface."""
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,7 +44,8 @@ class KitModel(nn.Module):
 
     # -- step interface -------------------------------------------------------
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
-        return {"main": torch.optim.Adam(self.parameters(), lr=lr)}
+        trainable = [p for p in self.parameters() if p.requires_grad]     # frozen parts (a pre-trained encoder) stay as they are
+        return {"main": torch.optim.Adam(trainable, lr=lr)}
 
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -82,7 +84,8 @@ class KitModel(nn.Module):
 
     def load_weights(self, ckpt: Checkpoint) -> None:
         """Load the ``model/`` tensors of a checkpoint, after checking it was made for this model."""
-        check_compatible(ckpt.meta, self.arch, self.config_dict(), where=str(ckpt.path))
+        check_compatible(ckpt.meta, self.arch, self.config_dict(), where=str(ckpt.path),
+                         defaults=config_defaults(type(self.config)))
         own = self.state_dict()
         # Shipped weights may be stored in half precision: cast back to this model's dtypes.
         state = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in ckpt.group("model").items()}
@@ -91,6 +94,17 @@ class KitModel(nn.Module):
             raise CheckpointError(
                 f"{ckpt.path}: weights do not fit {self.arch}: missing {missing[:5]}, unexpected {unexpected[:5]}."
             )
+
+
+def config_defaults(cls: type) -> dict[str, Any]:
+    """The default of every field of a config dataclass that has one, JSON-ready."""
+    out = {}
+    for f in fields(cls):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            out[f.name] = f.default_factory()
+    return json.loads(json.dumps(out))
 
 
 def config_from_dict(cls: type, values: dict[str, Any]):

@@ -34,7 +34,7 @@ is the description it was made from the most similar of 100?).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -205,8 +205,8 @@ def retrieval_recall(query: torch.Tensor, candidates: torch.Tensor, keys: torch.
 # -- re-phrasing descriptions --------------------------------------------------------------------
 
 
-def rephrasings(data) -> torch.Tensor | None:
-    """Every training phrasing of every item as token-ready strings: list of T lists of N descriptions.
+def rephrasings(data) -> list[list[str]] | None:
+    """Every training phrasing of every item: T lists (one per training template) of N descriptions.
 
     The catalogue and Fashion-MNIST describe items from their attributes with
     a few templates; this writes each item with every *training* template. Other
@@ -340,10 +340,5 @@ class CLIP(KitModel):
         return out
 
 
-def clip_config_of(model: CLIP) -> dict:
-    """The CLIP's config as a JSON-ready dict (stored inside a text-to-image model's config)."""
-    return asdict(model.config)
-
-
 __all__ = ["CLIPConfig", "ImageEncoder", "CLIP", "soft_targets", "contrastive_loss", "attribute_keys",
-           "mismatched_index", "retrieval_recall", "rephrasings", "clip_config_of"]
+           "mismatched_index", "retrieval_recall", "rephrasings"]

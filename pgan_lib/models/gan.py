@@ -63,7 +63,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..checkpoint import Checkpoint, CheckpointError, check_compatible
+from ..checkpoint import CheckpointError
 from ..conditioning import make_condition
 from .augment import diff_augment, parse_policy
 from .base import KitModel
@@ -576,18 +576,6 @@ class GAN(KitModel):
         return out
 
     # -- checkpoints --------------------------------------------------------------------------------
-    def load_weights(self, ckpt: Checkpoint) -> None:
-        """Load a training checkpoint or a shipped generator-only one (half-precision weights are cast to float32)."""
-        check_compatible(ckpt.meta, self.arch, self.config_dict(), where=str(ckpt.path))
-        own = self.state_dict()
-        state = {k: (v.to(own[k].dtype) if k in own and v.is_floating_point() else v)
-                 for k, v in ckpt.group("model").items()}
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise CheckpointError(
-                f"{ckpt.path}: weights do not fit {self.arch}: missing {missing[:5]}, unexpected {unexpected[:5]}."
-            )
-
     def generator_state(self, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
         """The EMA generator's weights (and the fixed preview noise) for a generator-only checkpoint."""
         out = {}

@@ -5,7 +5,8 @@ The pieces, from words to pixels:
     description --frozen CLIP text encoder--> e (N, 64), unit length      (pgan_lib.models.clip)
     e --conditioning augmentation--> c = mu(e) + sigma(e) * eps            (StackGAN, Zhang et al. 2017)
     s = [z, c]                                                             the "style" of every block
-    G: linear(s) -> (N, 4w, 4, 4) -> 3 x [up-convolution, FiLM(s), ReLU] -> (N, 3, 32, 32)
+    G: linear(s) -> (N, 4w, 4, 4), FiLM(s), ReLU -> 2 x [up-convolution, FiLM(s), ReLU]
+       -> up-convolution, tanh -> (N, 3, 32, 32)
        FiLM(h, s) = BN(h) * (1 + gamma(s)) + beta(s), one gamma and beta per channel and block
        (the affine modulation of DF-GAN, Tao et al. 2022, after a batch normalisation)
 
@@ -35,9 +36,9 @@ term of MSGAN (Mao et al. 2019) works against that: the batch's second half
 repeats the first half's descriptions with other noise, and G is asked to make
 the two images of a pair differ in proportion to their noise,
 
-    L_ms = mean over pairs of  mean|z_1 - z_2| / (mean|P G(z_1, e) - P G(z_2, e)| + 1e-5)
+    L_ms = mean over pairs of  mean|z_1 - z_2| / (mean|A G(z_1, e) - A G(z_2, e)| + 1e-5)
 
-where P averages 4x4 blocks of pixels: the pair must differ in shape and shade,
+where A averages 4x4 blocks of pixels: the pair must differ in shape and shade,
 not in pixel noise (the cheapest way to differ at full resolution).
 
 L_match asks the frozen CLIP to find each generated image's own description
@@ -46,9 +47,11 @@ targets as in pre-training); it is the DAMSM loss of AttnGAN (Xu et al. 2018)
 with the kit's mini CLIP. It is off in the kit's recipes: with a CLIP this
 small, G learns to fool it with faint pixel patterns sooner than to draw better
 products (and R-precision, measured with the same CLIP, then says more about
-the fooling than about the pictures). Samples come from an exponential moving average of
-G's weights (EMA), as in ``pgan_lib.models.gan``, whose discriminator body,
-generator blocks, losses and DiffAugment are reused here.
+the fooling than about the pictures).
+
+Samples come from an exponential moving average of G's weights (EMA), as in
+``pgan_lib.models.gan``, whose discriminator body, generator blocks, losses and
+DiffAugment are reused here.
 """
 from __future__ import annotations
 
@@ -63,7 +66,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..checkpoint import Checkpoint, CheckpointError, check_compatible
+from ..checkpoint import CheckpointError
 from ..text import TextCondition, TextWarning
 from .augment import diff_augment, parse_policy
 from .base import KitModel, config_from_dict
@@ -223,9 +226,6 @@ def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
 
 
 # -- the model -----------------------------------------------------------------------------------
-
-#: Config fields that only change sampling, with the value a checkpoint without them means.
-SAMPLING_DEFAULTS: dict[str, Any] = {"truncation": 1.0}
 
 
 class TextToImageGAN(KitModel):
@@ -428,21 +428,6 @@ class TextToImageGAN(KitModel):
         return {"val_rprec": self.r_precision(data, self.config.val_samples)}
 
     # -- checkpoints ------------------------------------------------------------------------------
-    def load_weights(self, ckpt: Checkpoint) -> None:
-        """Load a training checkpoint or a shipped generator-only one (half precision is cast back).
-
-        Sampling settings added to the config later (``truncation``) take their defaults for older files.
-        """
-        meta = {**ckpt.meta, "config": {**SAMPLING_DEFAULTS, **ckpt.meta.get("config", {})}}
-        check_compatible(meta, self.arch, self.config_dict(), where=str(ckpt.path))
-        own = self.state_dict()
-        state = {k: (v.to(own[k].dtype) if k in own and v.is_floating_point() else v)
-                 for k, v in ckpt.group("model").items()}
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise CheckpointError(f"{ckpt.path}: weights do not fit {self.arch}: missing {missing[:5]}, "
-                                  f"unexpected {unexpected[:5]}.")
-
 
 def export_sampler(source: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
                    truncation: float | None = None) -> Path:
@@ -573,7 +558,9 @@ def r_precision_of(images: torch.Tensor, prompts: list[str], keys: torch.Tensor,
     """R-precision: share of images whose own prompt is the CLIP's first choice among ``n_candidates``
     prompts (the others ask for other attribute combinations)."""
     u = torch.cat([clip.encode_images(images[i:i + 500]).cpu() for i in range(0, len(images), 500)])
-    v = torch.cat([clip.encode_texts(prompts[i:i + 500], check=False).cpu() for i in range(0, len(prompts), 500)])
+    with warnings.catch_warnings():                     # prompts read as the generator read them
+        warnings.simplefilter("ignore", TextWarning)
+        v = torch.cat([clip.encode_texts(prompts[i:i + 500]).cpu() for i in range(0, len(prompts), 500)])
     return retrieval_recall(u, v, keys, n_candidates, ks=(1,), seed=seed)["R@1"]
 
 

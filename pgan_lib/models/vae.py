@@ -15,18 +15,26 @@ The likelihood p(x|z) decides what "reconstruct well" means:
     bernoulli  -log p = BCE(x, x_hat) summed over pixels  (the usual choice for [0,1] images)
     gaussian   -log p = sum (x - x_hat)^2 / (2 s^2) + const, s = 0.1
     l1 (Laplace) -log p = sum |x - x_hat| / b + const,      b = 0.1
+
+A conditional VAE adds a condition vector c to the encoder's features and to
+z before decoding: q(z|x, c) and p(x|z, c). c comes from a label embedding, a
+bag-of-words description encoder trained with the VAE (``cond="description"``),
+or a pre-trained, frozen Transformer text encoder, the one the text-to-image
+GAN uses (``cond="text"``, built with ``VAE.from_text_encoder``).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..conditioning import make_condition
-from .base import KitModel
+from ..text import TextCondition, TextEncoder, TextEncoderConfig
+from .base import KitModel, config_from_dict
 from .layers import channel_plan, down_block, down_steps, up_block
 
 LIKELIHOODS = ("bernoulli", "gaussian", "l1")
@@ -42,14 +50,17 @@ class VAEConfig:
     hidden: int = 32
     beta: float = 1.0
     likelihood: str = "bernoulli"
-    cond: str = "none"              # "none", "label" or "description"
+    cond: str = "none"              # "none", "label", "description" or "text"
     num_classes: int = 10
     cond_dim: int = 32
     vocab: tuple[str, ...] = ()
+    text_encoder: dict = field(default_factory=dict)   # cond="text": the frozen encoder's TextEncoderConfig, as a dict
 
     def __post_init__(self) -> None:
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood {self.likelihood!r}: use one of {LIKELIHOODS}")
+        if self.cond == "text" and not self.text_encoder:
+            raise ValueError("cond='text' needs the text encoder's config: build the model with VAE.from_text_encoder(encoder)")
         down_steps(self.size)
 
 
@@ -88,8 +99,12 @@ class VAE(KitModel):
         steps, side = down_steps(c.size)
         chans = channel_plan(c.hidden, steps)
         self.side, self.top = side, chans[-1]
-        self.condition = make_condition(c.cond, c.cond_dim, c.num_classes, c.vocab)
-        cdim = c.cond_dim if self.condition is not None else 0
+        if c.cond == "text":        # a pre-trained Transformer, frozen: only the VAE learns
+            encoder = TextEncoder(config_from_dict(TextEncoderConfig, c.text_encoder)).requires_grad_(False)
+            self.condition = TextCondition(encoder)
+        else:
+            self.condition = make_condition(c.cond, c.cond_dim, c.num_classes, c.vocab)
+        cdim = self.condition.dim if self.condition is not None else 0
         # Encoder: e.g. 28x28: (N, 1, 28, 28) -> (N, 32, 14, 14) -> (N, 64, 7, 7) -> (N, 3136)
         blocks, c_in = [], c.channels
         for i, c_out in enumerate(chans):
@@ -106,6 +121,15 @@ class VAE(KitModel):
         ups.append(nn.ConvTranspose2d(rev[-1], c.channels, 4, 2, 1))
         self.decoder = nn.Sequential(*ups)
         self.register_buffer("fixed_noise", torch.randn(64, c.latent_dim, generator=torch.Generator().manual_seed(1234)))
+
+    @classmethod
+    def from_text_encoder(cls, encoder: TextEncoder, **overrides: Any) -> "VAE":
+        """A conditional VAE reading descriptions with a pre-trained text encoder (copied and frozen),
+        e.g. ``VAE.from_text_encoder(clip.text_encoder, channels=1, size=28)``."""
+        cfg = VAEConfig(cond="text", cond_dim=encoder.config.embed_dim, text_encoder=asdict(encoder.config), **overrides)
+        model = cls(cfg)
+        model.condition.encoder.load_state_dict(encoder.state_dict())
+        return model
 
     # -- the model ------------------------------------------------------------------
     def cond_vector(self, cond_inputs: torch.Tensor | None) -> torch.Tensor | None:
