@@ -24,3 +24,5 @@ ship("fashion-cgan-full", "cgan-fashion", "f7a6c91597145c600dfdf1f18a0ab08e7ec39
      "the fashion-cgan run with its discriminator (G, D and EMA G, fp16): for attacks on D and for fine-tuning")
 ship("cvae-fashion-clip", "cvae-fashion-clip", "9ce4276812f8f0af7a9a392fc9833ff8076727b7e32944131517964bcd1d5238",
      "the cvae-fashion VAE reading descriptions through fashion-clip's frozen Transformer text encoder (fp16 weights)")
+ship("fashion-cgan-no-sn", "cgan-fashion-no-sn", "d89b482b781b85d35537ed230dfe53dd6cd72c2d55b6fc8f4d3af5aea4704552",
+     "control run for notebook 04: cgan-fashion with a plain discriminator (no spectral norm); EMA generator, fp16")

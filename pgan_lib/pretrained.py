@@ -9,6 +9,7 @@ library, so a file changed on disk is refused rather than silently used.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,9 +103,8 @@ def export(src: str | Path, name: str, dtype: torch.dtype | None = None, console
 
     Keeps the model weights (optionally cast to ``dtype``, e.g. float16) and the
     training metadata (config, step, metric history, versions, data fingerprint),
-    drops optimiser and RNG state, and writes ``<name>.log``: the validation
-    history as a table plus the run's console lines. Returns (stem, sha256) — put
-    the sha256 in ``_shipped.py``.
+    drops optimiser and RNG state, and writes ``<name>.log`` (``write_log``).
+    Returns (stem, sha256) — put the sha256 in ``_shipped.py``.
     """
     from .checkpoint import load_checkpoint, save_checkpoint
 
@@ -119,13 +119,22 @@ def export(src: str | Path, name: str, dtype: torch.dtype | None = None, console
     meta["exported_from"] = str(ckpt.path)
     meta["weights_dtype"] = str(dtype or "as trained").replace("torch.", "")
     stem = save_checkpoint(checkpoint_dir() / name, tensors, meta)
-    lines = [f"# {name}: made by recipe {meta.get('recipe')} (step {meta.get('step')}), exported from {ckpt.path}",
-             f"# versions: {meta.get('versions')}", "# validation history:"]
+    return stem, write_log(stem, console_log)
+
+
+def write_log(stem: Path, console_log: str | Path | None = None, notes: tuple[str, ...] = ()) -> str:
+    """Write ``<stem>.log`` beside a shipped checkpoint: what made it, ``notes``, the validation
+    history, the run's console lines (progress bars left out) and the weights' sha256, which it returns."""
+    name = stem.name
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    lines = [f"# {name}: made by recipe {meta.get('recipe')} (step {meta.get('step')}), exported from "
+             f"{meta.get('exported_from')}", f"# versions: {meta.get('versions')}", *notes, "# validation history:"]
     for entry in meta.get("history", []):
         lines.append("  " + "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
     if console_log is not None:
         text = Path(console_log).read_text(errors="replace").replace("\r", "\n")
-        keep_lines = [l for l in text.splitlines() if l.strip() and "step/s" not in l and "s/step" not in l]
-        lines += ["# console:"] + keep_lines
+        lines += ["# console:"] + [l for l in text.splitlines() if l.strip() and "step/s" not in l and "s/step" not in l]
+    digest = file_sha256(stem.with_suffix(".safetensors"))
+    lines.append(f"# sha256 of {name}.safetensors: {digest}")
     stem.with_suffix(".log").write_text("\n".join(lines) + "\n")
-    return stem, file_sha256(stem.with_suffix(".safetensors"))
+    return digest

@@ -10,6 +10,7 @@ it trains the CLIP recipe first (in the same mode).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -103,25 +104,10 @@ def export_t2i(checkpoint: str | Path, name: str, console_log: str | Path | None
     """Ship a finished text-to-image run as ``checkpoints/<name>``: frozen CLIP + EMA generator in half
     precision (``export_sampler``, with the sampling ``truncation`` if given), and ``<name>.log`` with the
     validation history and the console lines. Returns the stem and the sha256 to publish with ``ship(...)``."""
-    from .checkpoint import file_sha256
     from .models.t2i import export_sampler
-    from .pretrained import checkpoint_dir
+    from .pretrained import checkpoint_dir, write_log
 
     stem = export_sampler(checkpoint, checkpoint_dir() / name, truncation=truncation)
-    import json
-
-    meta = json.loads(stem.with_suffix(".json").read_text())
-    lines = [f"# {name}: made by recipe {meta.get('recipe')} (step {meta.get('step')}, "
-             f"{meta.get('seconds') or 0:.0f} s of training), {meta.get('exported_from')}",
-             f"# versions: {meta.get('versions')}",
-             f"# sampling: truncation psi = {meta['config'].get('truncation', 1.0)} (samples use psi * z)",
-             "# validation history:"]
-    for entry in meta.get("history", []):
-        lines.append("  " + "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
-    if console_log is not None:
-        text = Path(console_log).read_text(errors="replace").replace("\r", "\n")
-        lines += ["# console:"] + [l for l in text.splitlines() if l.strip() and "step/s" not in l and "s/step" not in l]
-    digest = file_sha256(stem.with_suffix(".safetensors"))
-    lines.append(f"# sha256 of {name}.safetensors: {digest}")
-    stem.with_suffix(".log").write_text("\n".join(lines) + "\n")
+    truncation = json.loads(stem.with_suffix(".json").read_text())["config"].get("truncation", 1.0)
+    digest = write_log(stem, console_log, notes=(f"# sampling: truncation psi = {truncation} (samples use psi * z)",))
     return stem, digest

@@ -68,3 +68,25 @@ def test_vae_on_the_clip_text_encoder_reads_everyday_words():
     dark = model.sample(100, prompts=["a dark regular t-shirt"] * 100, seed=0)
     light = model.sample(100, prompts=["a light regular t-shirt"] * 100, seed=0)
     assert shade_value(dark).mean() > shade_value(light).mean() + 0.1
+
+
+def test_export_writes_a_small_checkpoint_and_its_log(tmp_path, monkeypatch):
+    """``pretrained.export``: half-precision weights without optimiser state, a log with the history
+    and the console lines (progress bars left out), and the sha256 that ``_shipped.py`` needs."""
+    from pgan_lib.checkpoint import file_sha256, load_checkpoint
+    from pgan_lib.cli import main as pgan
+    from pgan_lib.models.base import load_model
+
+    monkeypatch.setenv("PGAN_CHECKPOINT_DIR", str(tmp_path / "ship"))
+    assert pgan(["train", "vae-fashion", "--mode", "quick", "--steps", "4", "--out", str(tmp_path / "run")]) == 0
+    console = tmp_path / "console.txt"
+    console.write_text("recipe vae-fashion (quick mode)\rtrain vae:  50%| 2/4 [00:01<00:01, 2.0step/s]\rdone\n")
+    stem, digest = pretrained.export(tmp_path / "run" / "last", "tiny-vae", dtype=torch.float16, console_log=console)
+    assert stem == tmp_path / "ship" / "tiny-vae" and digest == file_sha256(stem.with_suffix(".safetensors"))
+    ckpt = load_checkpoint(stem)
+    assert all(k.startswith("model/") for k in ckpt.tensors)
+    assert {v.dtype for v in ckpt.group("model").values() if v.is_floating_point()} == {torch.float16}
+    log = stem.with_suffix(".log").read_text()
+    assert "step=4" in log and "recipe vae-fashion (quick mode)" in log and "done" in log
+    assert "step/s" not in log and log.rstrip().endswith(digest)
+    assert load_model(stem).decode(torch.zeros(1, 16)).dtype == torch.float32

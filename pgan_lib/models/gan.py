@@ -605,7 +605,7 @@ def export_generator(source: str | Path, out: str | Path, dtype: torch.dtype = t
     config = replace(model.config, generator_only=True,
                      truncation=model.config.truncation if truncation is None else truncation)
     tensors = {f"model/{k}": v for k, v in model.generator_state(dtype).items()}
-    keep = ("step", "recipe", "train_config", "history", "best_metric", "data_fingerprint")
+    keep = ("step", "recipe", "train_config", "history", "best_metric", "data_fingerprint", "versions")
     meta = {"arch": GAN.arch, "config": asdict(config), **{k: ckpt.meta.get(k) for k in keep},
             "exported_from": f"{ckpt.path.name} (EMA generator, {str(dtype).replace('torch.', '')})"}
     return save_checkpoint(out, tensors, meta)
