@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -126,21 +127,29 @@ def _conditions(args, model) -> tuple[list[int] | None, list[str] | None, int]:
 
 
 def sample_images(model, n: int, labels=None, prompts=None, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
-    """n samples as uint8 (N, H, W, C), drawn in batches with a reproducible seed."""
+    """n samples as uint8 (N, H, W, C), drawn in batches with a reproducible seed.
+
+    What the model warns about while reading the prompts (unknown words, text cut
+    at the maximum length) is printed once per message as a ``note:`` line.
+    """
     from tqdm.auto import tqdm
 
     out = []
     gen = torch.Generator().manual_seed(seed)
-    for start in tqdm(range(0, n, batch_size), desc="sampling", unit="batch", disable=n <= batch_size):
-        stop = min(n, start + batch_size)
-        z = torch.randn(stop - start, model.config.latent_dim, generator=gen)
-        kwargs = {}
-        if labels is not None:
-            kwargs["labels"] = labels[start:stop]
-        if prompts is not None:
-            kwargs["prompts"] = prompts[start:stop]
-        imgs = model.sample(stop - start, z=z, **kwargs)
-        out.append((imgs.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for start in tqdm(range(0, n, batch_size), desc="sampling", unit="batch", disable=n <= batch_size):
+            stop = min(n, start + batch_size)
+            z = torch.randn(stop - start, model.config.latent_dim, generator=gen)
+            kwargs = {}
+            if labels is not None:
+                kwargs["labels"] = labels[start:stop]
+            if prompts is not None:
+                kwargs["prompts"] = prompts[start:stop]
+            imgs = model.sample(stop - start, z=z, **kwargs)
+            out.append((imgs.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu())
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"note: {message}")
     return torch.cat(out)
 
 
@@ -175,9 +184,6 @@ def generate_command(args: argparse.Namespace) -> int:
     if cond is None or cond.kind == "label":
         raise UserError(f"this {model.arch} model does not read descriptions; use a description-conditioned model "
                         "(e.g. a checkpoint of the cvae-fashion recipe) or `pgan sample --labels`.")
-    unknown = cond.tokenizer.unknown_words(args.prompt)
-    if unknown:
-        print(f"note: words this model never saw in training are ignored: {', '.join(unknown)}")
     images = sample_images(model, args.n, prompts=[args.prompt] * args.n, seed=args.seed)
     path = save_grid_png(images.numpy(), args.out, ncols=min(8, args.n))
     print(f"wrote {args.n} images for {args.prompt!r} to {path}")

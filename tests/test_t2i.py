@@ -217,6 +217,8 @@ def test_cli_with_a_prompts_file(trained, tmp_path, capsys):
     npz = tmp_path / "s.npz"
     assert pgan(["sample", "--checkpoint", str(out / "gan" / "last"), "--prompts", str(prompts), "--n", "3",
                  "--out", str(npz)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "unknown words are left out: une, tasse, rouge, pois" in notes[0]   # once, not per image
     with np.load(npz, allow_pickle=False) as z:
         images, saved = z["images"], z["prompts"]
     assert images.shape == (9, 32, 32, 3) and images.dtype == np.uint8
