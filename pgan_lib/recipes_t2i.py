@@ -15,8 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from .models.clip import CLIP, CLIPConfig
-from .recipes_vae import VAE_FULL, VAE_QUICK
 from .recipes import Recipe, register
+from .recipes_vae import VAE_FULL, VAE_QUICK
 from .text import TextTokenizer
 from .train import TrainConfig
 

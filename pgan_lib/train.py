@@ -27,9 +27,9 @@ from .checkpoint import (
     save_checkpoint, split_state,
 )
 from .config import pick_device
-from .models.base import config_defaults
 from .data.base import ProductData
 from .data.batches import BatchIterator
+from .models.base import config_defaults
 
 
 @dataclass

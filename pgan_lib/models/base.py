@@ -1,8 +1,8 @@
 """What every kit model shares: a config dataclass, a name, and the trainer's step interface."""
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, fields
 import json
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
