@@ -82,6 +82,32 @@ class KitModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    # -- sampling helpers shared by the generators ------------------------------
+    def latents(self, n: int, seed: int | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
+        """The noise a sampler starts from: ``z`` when given, else n draws of N(0, I), reproducible with ``seed``."""
+        if z is not None:
+            return z
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return torch.randn(n, self.config.latent_dim, generator=gen)
+
+    def cond_inputs(self, labels=None, prompts: list[str] | None = None, n: int | None = None) -> torch.Tensor | None:
+        """Condition-encoder inputs for chosen labels or typed descriptions (None for an unconditional model)."""
+        cond = getattr(self, "condition", None)
+        name = type(self).__name__
+        if cond is None:
+            if labels is not None or prompts is not None:
+                raise ValueError(f"this {name} is unconditional: do not pass labels or prompts")
+            return None
+        if prompts is not None:
+            inputs = cond.inputs_from_prompts(list(prompts))
+        elif labels is not None:
+            inputs = cond.inputs_from_labels(labels)
+        else:
+            raise ValueError(f"this {name} is conditional: pass labels=... or prompts=...")
+        if n is not None and len(inputs) != n:
+            raise ValueError(f"{len(inputs)} conditions for {n} samples")
+        return inputs.to(self.device)
+
     def load_weights(self, ckpt: Checkpoint) -> None:
         """Load the ``model/`` tensors of a checkpoint, after checking it was made for this model."""
         check_compatible(ckpt.meta, self.arch, self.config_dict(), where=str(ckpt.path),

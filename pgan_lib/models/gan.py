@@ -321,6 +321,23 @@ class Discriminator(nn.Module):
 # -- the model -----------------------------------------------------------------------------------
 
 
+@torch.no_grad()
+def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
+    """theta_ema <- decay * theta_ema + (1 - decay) * theta for every weight and float buffer of ``live``.
+
+    Written as theta_ema <- lerp(theta_ema, theta, 1 - decay), on all tensors at once; integer
+    buffers (BatchNorm's batch counter) are copied. Used for the EMA generator of every kit GAN.
+    """
+    e_params, l_params = list(ema.parameters()), list(live.parameters())
+    for e, t in zip(ema.buffers(), live.buffers()):
+        if e.is_floating_point():
+            e_params.append(e)
+            l_params.append(t)
+        else:
+            e.copy_(t)
+    torch._foreach_lerp_(e_params, l_params, 1.0 - decay)
+
+
 class GAN(KitModel):
     """DCGAN / class-conditional GAN with spectral norm, DiffAugment and an EMA generator.
 
@@ -356,23 +373,6 @@ class GAN(KitModel):
         return self
 
     # -- conditions ---------------------------------------------------------------------------------
-    def cond_inputs(self, labels=None, prompts: list[str] | None = None, n: int | None = None) -> torch.Tensor | None:
-        """Encoder inputs for chosen labels or typed descriptions (None for an unconditional GAN)."""
-        cond = self.condition
-        if cond is None:
-            if labels is not None or prompts is not None:
-                raise ValueError("this GAN is unconditional: do not pass labels or prompts")
-            return None
-        if prompts is not None:
-            inputs = cond.inputs_from_prompts(list(prompts))
-        elif labels is not None:
-            inputs = cond.inputs_from_labels(labels)
-        else:
-            raise ValueError("this GAN is conditional: pass labels=... or prompts=...")
-        if n is not None and len(inputs) != n:
-            raise ValueError(f"{len(inputs)} conditions for {n} samples")
-        return inputs.to(self.device)
-
     # -- sampling ---------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, z: torch.Tensor, cond_inputs: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
@@ -395,9 +395,7 @@ class GAN(KitModel):
     def sample(self, n: int, labels=None, prompts: list[str] | None = None, seed: int | None = None,
                z: torch.Tensor | None = None) -> torch.Tensor:
         """n images in [0, 1] from z ~ N(0, I) (or the z given), for the labels/prompts given."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        if z is None:
-            z = torch.randn(n, self.config.latent_dim, generator=gen)
+        z = self.latents(n, seed, z)
         return self.generate(z, self.cond_inputs(labels, prompts, n=len(z)))
 
     def preview(self, n: int = 16) -> torch.Tensor | None:
@@ -494,21 +492,9 @@ class GAN(KitModel):
         """The EMA decay at ``step``: min(decay, (1 + step) / (10 + step)), so early averages forget the random start."""
         return min(self.config.ema_decay, (1.0 + step) / (10.0 + step))
 
-    @torch.no_grad()
     def update_ema(self, decay: float) -> None:
-        """theta_ema <- decay * theta_ema + (1 - decay) * theta, for every weight and BatchNorm statistic of G.
-
-        Written as theta_ema <- lerp(theta_ema, theta, 1 - decay), on all tensors
-        at once; integer buffers (BatchNorm's batch counter) are copied.
-        """
-        ema, live = list(self.g_ema.parameters()), list(self.generator.parameters())
-        for e, t in zip(self.g_ema.buffers(), self.generator.buffers()):
-            if e.is_floating_point():
-                ema.append(e)
-                live.append(t)
-            else:
-                e.copy_(t)
-        torch._foreach_lerp_(ema, live, 1.0 - decay)
+        """theta_ema <- decay * theta_ema + (1 - decay) * theta for every weight and BatchNorm statistic of G."""
+        ema_update(self.g_ema, self.generator, decay)
 
     def after_step(self, step: int) -> None:
         self.update_ema(self.ema_decay_at(step))

@@ -71,7 +71,7 @@ from ..text import TextCondition, TextWarning
 from .augment import diff_augment, parse_policy
 from .base import KitModel, config_from_dict
 from .clip import CLIP, CLIPConfig, attribute_keys, mismatched_index, retrieval_recall, soft_targets
-from .gan import ConditionalBatchNorm2d, Discriminator, GANConfig, UpBlock, g_loss
+from .gan import ConditionalBatchNorm2d, Discriminator, GANConfig, UpBlock, ema_update, g_loss
 from .layers import channel_plan, down_steps
 from .vae import kl_divergence
 
@@ -212,19 +212,6 @@ class MatchingDiscriminator(nn.Module):
         return self.score(self.phi(x), e)
 
 
-@torch.no_grad()
-def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
-    """theta_ema <- decay * theta_ema + (1 - decay) * theta for every weight and float buffer."""
-    e_params, l_params = list(ema.parameters()), list(live.parameters())
-    for e, t in zip(ema.buffers(), live.buffers()):
-        if e.is_floating_point():
-            e_params.append(e)
-            l_params.append(t)
-        else:
-            e.copy_(t)
-    torch._foreach_lerp_(e_params, l_params, 1.0 - decay)
-
-
 # -- the model -----------------------------------------------------------------------------------
 
 
@@ -305,9 +292,7 @@ class TextToImageGAN(KitModel):
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if len(prompts) == 1 and n > 1:
             prompts = prompts * n
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        if z is None:
-            z = torch.randn(n, self.config.latent_dim, generator=gen)
+        z = self.latents(n, seed, z)
         if len(prompts) != len(z):
             raise ValueError(f"{len(prompts)} prompts for {len(z)} samples")
         return self.generate(z, self.embed_prompts(prompts))
@@ -417,7 +402,7 @@ class TextToImageGAN(KitModel):
         part = data.subset(slice(0, n))
         tokens = self.tokenizer.encode(part.descriptions, check=False)
         e = self.embed_tokens(tokens)
-        z = torch.randn(n, self.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+        z = self.latents(n, seed)
         u = torch.cat([self.clip.encode_images(self.generate(z[i:i + 500], e[i:i + 500])).cpu()
                        for i in range(0, n, 500)])
         v = F.normalize(e, dim=-1)

@@ -211,19 +211,8 @@ class VAE(KitModel):
     def sample(self, n: int, labels=None, prompts: list[str] | None = None, seed: int | None = None,
                z: torch.Tensor | None = None) -> torch.Tensor:
         """n images in [0, 1] decoded from z ~ N(0, I) (or the z given), for the labels/prompts given."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        if z is None:
-            z = torch.randn(n, self.config.latent_dim, generator=gen)
-        cond = None
-        if self.condition is not None:
-            if prompts is not None:
-                cond = self.condition.inputs_from_prompts(list(prompts))
-            elif labels is not None:
-                cond = self.condition.inputs_from_labels(labels)
-            else:
-                raise ValueError("this VAE is conditional: pass labels=... or prompts=...")
-            if len(cond) != len(z):
-                raise ValueError(f"{len(cond)} conditions for {len(z)} samples")
+        z = self.latents(n, seed, z)
+        cond = self.cond_inputs(labels, prompts, n=len(z)) if self.condition is not None else None
         return self.decode(z.to(self.device), self.cond_vector(cond))
 
     def preview(self, n: int = 16) -> torch.Tensor:
