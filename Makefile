@@ -1,6 +1,7 @@
 # pgan-kit: every set-up step lives here, so two commands do everything on a fresh machine.
 #   make lab    set up (if needed) and start JupyterLab on notebooks/
 #   make test   set up (if needed) and run the library tests and every notebook (quick mode)
+#   make lint   ruff (pyflakes, import order, bugbear, complexity) and mypy on pgan_lib, as CI runs them
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +9,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.pgan-installed
 export PGAN_MODE ?= quick
 
-.PHONY: lab test setup data clean-venv bench
+.PHONY: lab test lint setup data clean-venv bench
 
 # Jupyter refuses to run as root unless told to (containers and CI machines often are root).
 lab: setup
@@ -16,6 +17,10 @@ lab: setup
 
 test: setup
 	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider tests notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check pgan_lib tests benchmarks
+	$(BIN)/mypy
 
 setup: $(STAMP) data
 

@@ -37,7 +37,7 @@ def stand_ins() -> dict[str, torch.nn.Module]:
         from dataclasses import replace
 
         from pgan_lib.models.gan import GAN
-        from pgan_lib.recipes_gan import BASE
+        from pgan_lib.recipes.gan import BASE
 
         models["cgan-catalog (untrained stand-in)"] = GAN(replace(BASE, channels=3, size=32, cond="label",
                                                                   num_classes=6))

@@ -26,8 +26,9 @@ import torch
 
 from pgan_lib import pretrained
 from pgan_lib.data import load_dataset
-from pgan_lib import metrics
-from pgan_lib.models.gan import class_accuracy, load_feature_model
+from pgan_lib.eval import metrics
+from pgan_lib.eval.features import shipped_extractor as load_feature_model
+from pgan_lib.eval.metrics import class_accuracy
 
 
 def history_of(path: str | Path) -> tuple[list[dict], dict]:
@@ -62,7 +63,7 @@ def samples_of(args) -> tuple[torch.Tensor, torch.Tensor, float]:
     if args.samples:
         with np.load(args.samples, allow_pickle=False) as f:
             return torch.from_numpy(f["images"]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(f["labels"]), 0.0
-    from pgan_lib.cli_train import sample_images
+    from pgan_lib.cli.sample import sample_images
     from pgan_lib.models.base import load_model
 
     model = pretrained.load(args.model) if args.model in pretrained.SHIPPED else load_model(args.model)

@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         xs, ys = xs[right], ys[right]              # attack only what the model gets right
         det = FeatureSqueezing(bits=3, median_size=2)
         det.fit(std, val.float_images(), fpr=0.05)
-        desc = f"feature squeezing ({det.bits}-bit, median {det.median_size}x{det.median_size}, threshold {det.threshold:.3f} at 5% FPR)"
+        desc = (f"feature squeezing ({det.bits}-bit, median {det.median_size}x{det.median_size}, "
+                f"threshold {det.threshold:.3f} at 5% FPR)")
         for a in (fgsm_a, pgd20):
             t0 = time.time()
             x_adv = torch.cat([a(std, xs[i:i + 500], ys[i:i + 500]) for i in range(0, len(xs), 500)])
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         status = "" if r["met"] is None else (" (met)" if r["met"] else " (NOT met)")
-        print(f"| {r['model']} | {r['metric']} | {show(r['metric'], r['value'])} | {r['n']} | {r['settings']} | {r['target']}{status} |")
+        print(f"| {r['model']} | {r['metric']} | {show(r['metric'], r['value'])} | {r['n']} | {r['settings']} "
+              f"| {r['target']}{status} |")
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)

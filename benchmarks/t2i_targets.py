@@ -33,11 +33,11 @@ from pathlib import Path
 
 import torch
 
-
 from pgan_lib import pretrained
 from pgan_lib.data import load_dataset
-from pgan_lib.evaluate import FeatureExtractor, evaluate_samples
-from pgan_lib.models.t2i import evaluate_prompts, generate_for_prompts
+from pgan_lib.eval import FeatureExtractor, evaluate_samples
+from pgan_lib.eval.prompts import evaluate_prompts
+from pgan_lib.models.base import draw_samples
 from pgan_lib.text import TextWarning
 
 TARGETS = {
@@ -57,7 +57,7 @@ def retrieval(name: str, source: str, quick: bool) -> dict:
 
 def fid_for_test_prompts(model, source: str, n: int) -> float:
     test = load_dataset(source, "test", mode="full", limit=n, size=32 if source == "catalog" else None)
-    images = generate_for_prompts(model, test.descriptions, seed=1)
+    images = draw_samples(model, len(test), prompts=test.descriptions, seed=1)
     return evaluate_samples(images, dataset=source, split="test", kid_subsets=10)["fid"]
 
 

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.steps} timed steps after {args.warmup} warm-up steps, {args.workers} DataLoader workers\n")
     rows = []
     for name in ("gpu-resident", "dataloader"):
-        def batches():
+        def batches(name=name):
             if name == "gpu-resident":
                 return resident_batches(data, args.batch_size, device)
             return dataloader_batches(data, args.batch_size, device, args.workers)

@@ -66,6 +66,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 NORMS = ("linf", "l2")
 METHODS = ("fgsm", "pgd")
@@ -392,7 +393,6 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     starts = range(0, len(images), batch_size)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
 
         bar = tqdm(total=len(images), desc=attack.name, unit="img")
     try:
@@ -461,7 +461,7 @@ def format_curve(rows: Sequence[dict], models: Sequence[str] | None = None) -> s
 
 def plot_curve(rows: Sequence[dict], ax=None, title: str | None = None):
     """Accuracy versus eps, one line per (model, attack). Returns the axes."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot only when a figure is drawn (it picks a backend on import)
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))

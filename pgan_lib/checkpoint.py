@@ -126,7 +126,7 @@ def optimizer_state_from_json(state: dict) -> dict:
 
 
 def versions() -> dict[str, str]:
-    from . import __version__
+    from . import __version__  # the package root imports config, which must not wait for this module
 
     return {"pgan_lib": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
@@ -181,7 +181,8 @@ def load_checkpoint(path: str | Path, verify: bool = True) -> Checkpoint:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{sidecar}: the JSON sidecar is corrupt ({err}). Use an earlier checkpoint.") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{sidecar}: not a pgan-kit checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT!r}).")
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise CheckpointError(f"{sidecar}: not a pgan-kit checkpoint (format {found!r}, expected {FORMAT!r}).")
     if verify and meta.get("weights_sha256") and prev.is_file() and file_sha256(weights) != meta["weights_sha256"]:
         weights = prev  # interrupted between moving the new weights in and the new sidecar
     if verify and meta.get("weights_sha256") and file_sha256(weights) != meta["weights_sha256"]:

@@ -58,6 +58,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attacks import Attack, classifier_loss, fgsm, pgd, pgd_maximise, robust_accuracy
+from .data.base import ProductData
+from .data.batches import Batch
+from .models.base import TrainingContext
 from .models.classifier import Classifier, ClassifierConfig, random_shift_flip
 
 ADV_METHODS = ("fgsm-rs", "pgd", "none")
@@ -136,7 +139,7 @@ class AdversarialClassifier(Classifier):
             self.train(was_training)
         return x_adv.detach()
 
-    def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, ctx: TrainingContext) -> dict[str, torch.Tensor]:
         c = self.config
         x = random_shift_flip(batch.x, c.shift, c.flip)
         targets = self.targets(batch)
@@ -144,10 +147,11 @@ class AdversarialClassifier(Classifier):
         eps = self.eps_at(ctx.step_index)
         x_adv = self.attack_batch(x, targets[first], eps)
         logits = self.all_logits(x_adv)
-        loss = sum(F.cross_entropy(logits[h].float(), targets[h], label_smoothing=c.label_smoothing) for h in c.heads)
+        loss = torch.stack([F.cross_entropy(logits[h].float(), targets[h], label_smoothing=c.label_smoothing)
+                            for h in c.heads]).sum()
         if c.clean_weight > 0:
             clean = self.all_logits(x)
-            clean_loss = sum(F.cross_entropy(clean[h].float(), targets[h]) for h in c.heads)
+            clean_loss = torch.stack([F.cross_entropy(clean[h].float(), targets[h]) for h in c.heads]).sum()
             loss = (1 - c.clean_weight) * loss + c.clean_weight * clean_loss
         ctx.step("main", loss)
         return {"loss": loss.detach(), "adv_acc": (logits[first].argmax(1) == targets[first]).float().mean().detach(),
@@ -157,7 +161,7 @@ class AdversarialClassifier(Classifier):
         c = self.config
         return Attack("pgd", eps=c.val_eps if c.val_eps is not None else c.adv_eps, steps=c.val_steps, restarts=1)
 
-    def validation_metrics(self, data) -> dict[str, float]:
+    def validation_metrics(self, data: ProductData) -> dict[str, float]:
         """Clean ``val_acc`` on the whole split, ``val_pgd_acc`` / ``val_fgsm_acc`` on a fixed subset
         of ``val_n`` images (PGD-val_steps and FGSM at the validation eps), and their balance
         ``val_mean_acc = (val_acc + val_pgd_acc) / 2``, which falls when either falls (a collapse of
@@ -226,10 +230,11 @@ class FeatureSqueezing:
 
     def squeezers(self, straight_through: bool = False) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         out: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
-        if self.bits is not None:
-            out[f"{self.bits}-bit"] = lambda x: bit_depth(x, self.bits, straight_through)
-        if self.median_size is not None:
-            out[f"median {self.median_size}x{self.median_size}"] = lambda x: median_filter(x, self.median_size)
+        bits, size = self.bits, self.median_size
+        if bits is not None:
+            out[f"{bits}-bit"] = lambda x: bit_depth(x, bits, straight_through)
+        if size is not None:
+            out[f"median {size}x{size}"] = lambda x: median_filter(x, size)
         if not out:
             raise ValueError("feature squeezing needs at least one squeezer (bits or median_size)")
         return out
@@ -364,6 +369,7 @@ def adaptive_attack(model: nn.Module, detector: FeatureSqueezing, x: torch.Tenso
     """
     if detector.threshold is None:
         raise ValueError("fit the detector's threshold first (detector.fit)")
+    threshold = detector.threshold
     was_training = model.training
     model.eval()
     x, y = x.detach(), y.to(x.device)
@@ -379,7 +385,7 @@ def adaptive_attack(model: nn.Module, detector: FeatureSqueezing, x: torch.Tenso
         score = torch.stack([(p[0] - q).abs().sum(1) for q in p[1:]], dim=1).amax(1)
         t = target[idx]
         value = sum(classifier_loss(zi, y[idx], t) for zi in z) - detector_weight * score
-        done = (z[0].detach().argmax(1) == t) & (score.detach() <= detector.threshold)
+        done = (z[0].detach().argmax(1) == t) & (score.detach() <= threshold)
         return value, done
 
     try:
@@ -393,8 +399,6 @@ def adaptive_attack(model: nn.Module, detector: FeatureSqueezing, x: torch.Tenso
 
 def seconds_per_step(config: AdversarialConfig, batch_size: int = 64, steps: int = 3, seed: int = 0) -> float:
     """Wall-clock seconds of one training step of ``config`` on random images (to compare the costs)."""
-    from .data.batches import Batch
-
     torch.manual_seed(seed)
     model = AdversarialClassifier(config).train()
     opt = model.configure_optimizers(1e-3)["main"]

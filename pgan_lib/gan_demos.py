@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .models.gan import class_histogram, d_loss, g_loss, load_feature_model
+from .eval.features import shipped_extractor
+from .eval.metrics import class_histogram
+from .models.gan import d_loss, g_loss
 
 
 def ring_of_gaussians(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.05,
@@ -99,7 +101,7 @@ def train_toy_gan(loss: str = "ns", steps: int = 2000, batch_size: int = 128, lr
         f_gen = D(G(torch.randn(batch_size, latent_dim, generator=gen))).squeeze(1)
         opt_g.zero_grad()
         g_loss(loss, f_gen).backward()
-        grad = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in G.parameters()))
+        grad = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in G.parameters() if p.grad is not None))
         opt_g.step()
         run.steps.append(step)
         run.d_real.append(torch.sigmoid(f_real).mean().item())
@@ -161,7 +163,7 @@ def mode_collapse_demo(steps: int = 3000, seed: int = 0) -> ToyRun:
 
 def plot_toy_run(run: ToyRun, axes=None):
     """Scatter each snapshot's samples over the real blobs, one panel per snapshot; returns the axes."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot only when a figure is drawn (it picks a backend on import)
 
     if axes is None:
         _, axes = plt.subplots(1, len(run.snapshots), figsize=(2.2 * len(run.snapshots), 2.4), squeeze=False)
@@ -184,7 +186,7 @@ def class_histogram_of(images: torch.Tensor, classifier: str = "fashion-classifi
 
     A healthy generator gives roughly equal counts; a collapsed one leaves classes empty.
     """
-    ext = load_feature_model(classifier)
+    ext = shipped_extractor(classifier)
     return class_histogram(ext(images).predicted(ext.heads[0]), num_classes)
 
 
@@ -199,7 +201,7 @@ def class_grid(model, per_class: int = 8, seed: int = 0) -> torch.Tensor:
 
 def plot_class_histogram(counts: torch.Tensor, names: list[str] | None = None, ax=None, title: str = ""):
     """A bar chart of class counts (e.g. from ``class_histogram_of``); returns the axis."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot only when a figure is drawn (it picks a backend on import)
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 2.5))

@@ -13,18 +13,27 @@ A model plugs in through the small interface of ``pgan_lib.models.base.KitModel`
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torchvision.utils import make_grid
+from tqdm.auto import tqdm
 
 from .checkpoint import (
-    CheckpointError, check_compatible, join_state, load_checkpoint, optimizer_state_from_json,
-    save_checkpoint, split_state,
+    CheckpointError,
+    check_compatible,
+    join_state,
+    load_checkpoint,
+    optimizer_state_from_json,
+    save_checkpoint,
+    split_state,
 )
 from .config import pick_device
 from .data.base import ProductData
@@ -43,7 +52,7 @@ class TrainConfig:
     log_every: int = 50
     val_every: int = 500
     checkpoint_every: int = 500
-    early_stop_metric: str | None = None     # a key of validation_metrics(), e.g. "val_loss"
+    early_stop_metric: str | None = None     # a key of model.validate(), e.g. "val_loss"
     early_stop_mode: str = "min"             # "min" or "max"
     patience: int = 5                        # validations without improvement before stopping
     lr_schedule: str = "none"                # "none", "cosine" or "plateau"
@@ -218,7 +227,7 @@ class Trainer:
                 self.schedulers[name] = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c.max_steps)
             elif c.lr_schedule == "plateau":
                 self.schedulers[name] = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                    opt, mode=c.early_stop_mode, factor=0.5, patience=c.plateau_patience)
+                    opt, mode="max" if c.early_stop_mode == "max" else "min", factor=0.5, patience=c.plateau_patience)
 
     def _improved(self, value: float) -> bool:
         if self.best is None or not math.isfinite(self.best):
@@ -231,10 +240,10 @@ class Trainer:
     def _validate(self, model, val_data, writer) -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            metrics = model.validation_metrics(val_data) if val_data is not None else {}
+            metrics = model.validate(val_data) if val_data is not None else {}
         model.train()
         entry = {"step": self.step, "seconds": round(self.seconds, 1), **{k: float(v) for k, v in metrics.items()}}
-        for name, sched in self.schedulers.items():
+        for name in self.schedulers:
             entry[f"lr_{name}"] = self.optimizers[name].param_groups[0]["lr"]
         self.history.append(entry)
         if writer is not None:
@@ -336,15 +345,13 @@ class Trainer:
     def _writer(self):
         if not self.config.tensorboard:
             return None
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # slow to import: only when logging is on
 
         return SummaryWriter(log_dir=str(self.out_dir / "tensorboard"))
 
     def _bar(self, model):
         if not self.config.progress:
             return None
-        from tqdm.auto import tqdm
-
         return tqdm(total=self.config.max_steps, initial=self.step, desc=f"train {model.arch}", unit="step")
 
     def _log_images(self, model, writer) -> None:
@@ -353,21 +360,15 @@ class Trainer:
             imgs = model.preview(16)
         model.train()
         if imgs is not None:
-            from torchvision.utils import make_grid
-
             writer.add_image("samples", make_grid(imgs.float().clamp(0, 1).cpu(), nrow=8), self.step)
 
 
 def _main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
 def data_fingerprint(data: ProductData) -> str:
     """A short hash of a split's images and labels, recorded in checkpoints."""
-    import hashlib
-
     h = hashlib.sha256()
     h.update(data.images.numpy().tobytes())
     h.update(data.labels.numpy().tobytes())

@@ -7,18 +7,18 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
+
+from .images import to_float_images, to_uint8
 
 
 def to_numpy_images(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """Images as uint8 (N, H, W, C) from uint8 or [0,1]-float tensors in (N,C,H,W) or (N,H,W,C)."""
-    arr = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    if arr.ndim == 3:
-        arr = arr[:, None]
-    if arr.shape[1] in (1, 3) and arr.shape[-1] not in (1, 3):
-        arr = arr.transpose(0, 2, 3, 1)
-    if arr.dtype != np.uint8:
-        arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return arr
+    if isinstance(images, torch.Tensor) and images.is_floating_point():
+        images = images.detach().clamp(0, 1)
+    elif isinstance(images, np.ndarray) and images.dtype.kind == "f":
+        images = np.clip(images, 0.0, 1.0)
+    return to_uint8(to_float_images(images)).permute(0, 2, 3, 1).numpy()
 
 
 def image_grid(images: torch.Tensor | np.ndarray, ncols: int = 8, pad: int = 2, invert_grey: bool = True) -> np.ndarray:
@@ -50,7 +50,7 @@ def show_grid(
     out: str | Path | None = None,
 ):
     """A matplotlib figure of images in a grid, each with its (wrapped) caption; saved to ``out`` if given."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot only when a figure is drawn (it picks a backend on import)
 
     arr = to_numpy_images(images)
     n = arr.shape[0]
@@ -80,10 +80,8 @@ def show_grid(
 
 def save_grid_png(images: torch.Tensor | np.ndarray, path: str | Path, ncols: int = 8, scale: int = 4) -> Path:
     """Write an image grid as a PNG, each pixel enlarged ``scale`` times (no captions)."""
-    from PIL import Image
-
     grid = image_grid(images, ncols=ncols)
-    img = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
+    img = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.Resampling.NEAREST)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
@@ -104,7 +102,7 @@ def show_rows(
     batches, drawn as panels side by side (``panel_titles`` names the panels). Grey
     images are shown as photographed (dark on white). Returns the matplotlib figure.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot only when a figure is drawn (it picks a backend on import)
 
     labels = list(rows)
     panels = [[v] if isinstance(v, torch.Tensor) else list(v) for v in rows.values()]
@@ -141,7 +139,7 @@ def show_tiles(images: torch.Tensor, ncols: int = 8, title: str | None = None, c
 
     Like ``viz.show_grid`` without captions; grey images are shown as photographed.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot only when a figure is drawn (it picks a backend on import)
 
     grid = image_grid(images.detach().cpu(), ncols=ncols)
     ncols = max(1, min(ncols, len(images)))

@@ -10,7 +10,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from pgan_lib.attacks import (
-    Attack, attack_discriminator, fgsm, format_curve, pgd, pgd_maximise, project, random_start, robust_accuracy,
+    Attack,
+    attack_discriminator,
+    fgsm,
+    format_curve,
+    pgd,
+    pgd_maximise,
+    project,
+    random_start,
+    robust_accuracy,
     robustness_curve,
 )
 from pgan_lib.models.classifier import Classifier, ClassifierConfig
@@ -47,7 +55,7 @@ def trained():
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     x, y = train.float_images(), train.labels
-    for step in range(300):
+    for _ in range(300):
         i = torch.randint(0, len(x), (128,))
         loss = F.cross_entropy(model(x[i]), y[i])
         opt.zero_grad()

@@ -128,7 +128,7 @@ def test_shipped_catalog_classifier_meets_its_accuracy():
 # ============================================================================ evaluation helpers
 
 def test_feature_extractor_version_names_the_weights():
-    from pgan_lib.evaluate import FeatureExtractor
+    from pgan_lib.eval import FeatureExtractor
 
     if not pretrained.available("fashion-classifier"):
         pytest.skip("no shipped fashion-classifier")
@@ -142,7 +142,7 @@ def test_feature_extractor_version_names_the_weights():
 
 
 def test_to_float_images_reads_every_layout():
-    from pgan_lib.evaluate import to_float_images
+    from pgan_lib.images import to_float_images
 
     nhwc = np.random.default_rng(0).integers(0, 256, size=(2, 5, 6, 3), dtype=np.uint8)
     nchw = torch.from_numpy(nhwc).permute(0, 3, 1, 2)
@@ -158,7 +158,7 @@ def test_to_float_images_reads_every_layout():
 
 
 def test_prompts_are_read_for_class_and_attributes():
-    from pgan_lib.evaluate import requested_attributes
+    from pgan_lib.eval.attributes import requested_attributes
 
     got = requested_attributes(["a dark slim ankle boot", "trousers, light", "looking for a t-shirt that is medium and wide",
                                 "a shirt or a coat", "nothing known"], "fashion-mnist")
@@ -170,7 +170,7 @@ def test_prompts_are_read_for_class_and_attributes():
 
 
 def test_samples_round_trip_and_bad_files_are_refused(tmp_path):
-    from pgan_lib.evaluate import load_samples, save_samples
+    from pgan_lib.eval import load_samples, save_samples
 
     imgs = torch.rand(5, 1, 28, 28)
     path = save_samples(tmp_path / "s.npz", imgs, labels=[0, 1, 2, 3, 4], prompts=["a"] * 5)
@@ -191,7 +191,7 @@ def test_catalog_evaluation_reads_prompts_and_accepts_64px():
     if not pretrained.available("catalog-classifier"):
         pytest.skip("no shipped catalog-classifier")
     from pgan_lib.data import load_dataset
-    from pgan_lib.evaluate import FeatureExtractor, evaluate_samples
+    from pgan_lib.eval import FeatureExtractor, evaluate_samples
 
     test = load_dataset("catalog", "test", mode="quick", size=32, limit=300)
     ext = FeatureExtractor.for_dataset("catalog")

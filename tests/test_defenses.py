@@ -8,8 +8,16 @@ import torch
 from pgan_lib import pretrained
 from pgan_lib.attacks import Attack, pgd, robust_accuracy
 from pgan_lib.defenses import (
-    AdversarialClassifier, AdversarialConfig, FeatureSqueezing, adaptive_attack, auc, bit_depth, evaluate_detector,
-    median_filter, roc_curve, seconds_per_step,
+    AdversarialClassifier,
+    AdversarialConfig,
+    FeatureSqueezing,
+    adaptive_attack,
+    auc,
+    bit_depth,
+    evaluate_detector,
+    median_filter,
+    roc_curve,
+    seconds_per_step,
 )
 from pgan_lib.models.classifier import Classifier
 from pgan_lib.train import TrainConfig, Trainer

@@ -102,9 +102,10 @@ def test_eval_refuses_missing_files_and_bad_options(tmp_path, capsys):
 
 def test_controlled_cases_are_ranked_in_the_expected_order():
     """Known-good and known-bad "generators" must come out in the order they were built to have."""
-    from pgan_lib import metrics as M
     from pgan_lib.data import load_dataset
-    from pgan_lib.evaluate import FeatureExtractor, controlled_cases, evaluate_samples, reference
+    from pgan_lib.eval import FeatureExtractor, evaluate_samples, reference
+    from pgan_lib.eval import metrics as M
+    from pgan_lib.eval.degrade import controlled_cases
 
     held_out = load_dataset("fashion-mnist", "val", limit=1200)
     train = load_dataset("fashion-mnist", "train", limit=2000)
@@ -137,7 +138,7 @@ def test_controlled_cases_are_ranked_in_the_expected_order():
 
 
 def test_ab_test_records_answers_and_reports_a_wilson_interval(tmp_path):
-    from pgan_lib.evaluate import ABTest, wilson_interval
+    from pgan_lib.eval.abtest import ABTest, wilson_interval
 
     lo, hi = wilson_interval(1, 4)
     assert (round(lo, 3), round(hi, 3)) == (0.046, 0.699)     # textbook values for 1 of 4

@@ -6,9 +6,7 @@ import torch
 
 from pgan_lib.data import fashion_mnist as fm
 from pgan_lib.data import load_dataset
-from pgan_lib.data.attributes import (
-    FIT_WORDS, SHADE_WORDS, describe_fashion, fashion_attributes, shade_of, width_value,
-)
+from pgan_lib.data.attributes import FIT_WORDS, SHADE_WORDS, describe_fashion, fashion_attributes, shade_of, width_value
 from pgan_lib.data.base import split_indices
 
 

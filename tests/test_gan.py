@@ -12,12 +12,12 @@ import torch
 from pgan_lib import pretrained
 from pgan_lib.checkpoint import CheckpointError, file_sha256, save_checkpoint
 from pgan_lib.cli import main as pgan
-from pgan_lib.models import gan as gan_module
+from pgan_lib.eval import features as features_module
+from pgan_lib.eval.metrics import class_accuracy, class_histogram
 from pgan_lib.models.augment import diff_augment, parse_policy, translation
 from pgan_lib.models.base import load_model
-from pgan_lib.models.gan import (
-    GAN, GANConfig, class_accuracy, class_histogram, d_loss, export_generator, g_loss, gradient_penalty,
-)
+from pgan_lib.models.ema import ema_decay_at
+from pgan_lib.models.gan import GAN, ConditionalBatchNorm2d, GANConfig, d_loss, g_loss, gradient_penalty
 
 torch.set_num_threads(1)
 
@@ -79,7 +79,7 @@ def test_conditioning_changes_the_images(cond):
     assert (one[0] - a[0]).abs().max() < 1e-7 < (a[0] - a[1]).abs().max()   # eval mode: batch-independent
     # ... and through the conditional BatchNorm too, once its scale/shift layers are non-zero
     for m in model.g_ema.modules():
-        if isinstance(m, gan_module.ConditionalBatchNorm2d) and m.cond_dim:
+        if isinstance(m, ConditionalBatchNorm2d) and m.cond_dim:
             torch.nn.init.normal_(m.affine.weight, 0, 0.5)
     g = model.g_ema
     c = g.condition(model.cond_inputs(labels=[0, 1]) if cond == "label" else model.cond_inputs(prompts=["red mug", "blue mug"]))
@@ -124,8 +124,8 @@ def test_ema_update_is_a_moving_average():
     for p in model.g_ema.parameters():
         assert torch.allclose(p, torch.full_like(p, 0.19))   # 0.9 * 0.1 + 0.1 * 1
     # the warm-up: early decays are small, later the configured one
-    assert model.ema_decay_at(0) == pytest.approx(0.1)
-    assert model.ema_decay_at(10**6) == model.config.ema_decay
+    assert ema_decay_at(0, model.config.ema_decay) == pytest.approx(0.1)
+    assert ema_decay_at(10**6, model.config.ema_decay) == model.config.ema_decay
     assert not any(p.requires_grad for p in model.g_ema.parameters())
 
 
@@ -197,7 +197,7 @@ def test_training_steps_and_logs():
         opts = model.configure_optimizers(1e-3)
 
         class Ctx:
-            def step(self, name, value):
+            def step(self, name, value, opts=opts):
                 opts[name].zero_grad(set_to_none=True)
                 value.backward()
                 opts[name].step()
@@ -237,8 +237,9 @@ def feature_model(tmp_path, monkeypatch):
                            {"arch": "classifier", "config": asdict(clf.config)})
     monkeypatch.setenv("PGAN_CHECKPOINT_DIR", str(folder))
     monkeypatch.setitem(pretrained.SHIPPED, "fashion-classifier", pretrained.Shipped(
-        "fashion-classifier", "classifier-fashion", file_sha256(stem.with_suffix(".safetensors")), "test stand-in"))
-    monkeypatch.setattr(gan_module, "_EXTRACTORS", {})
+        "fashion-classifier", "classifier-fashion", file_sha256(stem.with_suffix(".safetensors")),
+        file_sha256(stem.with_suffix(".json")), "test stand-in"))
+    monkeypatch.setattr(features_module, "_LOADED", {})
     return "fashion-classifier"
 
 
@@ -258,7 +259,7 @@ def test_quick_run_train_checkpoint_sample(tmp_path, feature_model, monkeypatch)
         assert f["images"].shape == (12, 28, 28, 1) and f["images"].dtype == np.uint8
         assert f["labels"].tolist() == [i % 10 for i in range(12)]
     # the shipped form: EMA generator only, half precision, same samples (to fp16 rounding)
-    small = export_generator(run / "best", tmp_path / "gen")
+    small, _ = pretrained.export_sampler(run / "best", str(tmp_path / "gen"))
     assert small.with_suffix(".safetensors").stat().st_size < 0.3 * (run / "best.safetensors").stat().st_size
     sampler = load_model(small)
     assert sampler.config.generator_only and not hasattr(sampler, "discriminator")
@@ -275,7 +276,8 @@ def _ship_copy(tmp_path, monkeypatch, source_stem):
         shutil.copy(source_stem.with_suffix(suffix), folder / f"test-gan{suffix}")
     monkeypatch.setenv("PGAN_CHECKPOINT_DIR", str(folder))
     monkeypatch.setitem(pretrained.SHIPPED, "test-gan", pretrained.Shipped(
-        "test-gan", "cgan-fashion", file_sha256(folder / "test-gan.safetensors"), "test"))
+        "test-gan", "cgan-fashion", file_sha256(folder / "test-gan.safetensors"), file_sha256(folder / "test-gan.json"),
+        "test"))
     return folder / "test-gan.safetensors"
 
 
@@ -284,7 +286,7 @@ def test_shipped_generator_hash_is_checked(tmp_path, monkeypatch):
     model = GAN(GANConfig(cond="label", g_width=8, d_width=8))
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     stem = save_checkpoint(tmp_path / "train", tensors, {"arch": "gan", "config": model.config_dict(), "step": 0})
-    gen = export_generator(stem, tmp_path / "gen", dtype=torch.bfloat16)
+    gen, _ = pretrained.export_sampler(stem, str(tmp_path / "gen"), dtype=torch.bfloat16)
     weights = _ship_copy(tmp_path, monkeypatch, gen)
     assert pretrained.load("test-gan").sample(3, labels=[0, 1, 2], seed=0).shape == (3, 1, 28, 28)
     blob = bytearray(weights.read_bytes())

@@ -1,7 +1,8 @@
 """The install files agree, and README's two commands are what CI runs."""
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,8 +19,8 @@ def _pyproject_requirements() -> dict[str, str]:
 
 def _environment_requirements() -> dict[str, str]:
     lines = (ROOT / "environment.yml").read_text().splitlines()
-    start = next(i for i, l in enumerate(lines) if l.strip() == "- pip:")
-    reqs = [l.strip()[2:] for l in lines[start + 1:] if l.strip().startswith("- ")]
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
+    reqs = [line.strip()[2:] for line in lines[start + 1:] if line.strip().startswith("- ")]
     return {_name(r): r.replace(" ", "") for r in reqs if not r.startswith("-e")}
 
 

@@ -41,6 +41,33 @@ def test_tampered_checkpoint_is_refused(tmp_path, monkeypatch):
         pretrained.load("nope")
 
 
+def test_an_edited_sidecar_is_refused(tmp_path, monkeypatch):
+    """The manifest hashes the JSON sidecar too: swapping two words of a model's vocabulary
+    (which would make "a red mug" draw blue mugs) is caught before the model is built."""
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(pretrained.path_of("catalog-t2i").with_suffix(suffix), tmp_path / f"catalog-t2i{suffix}")
+    monkeypatch.setenv("PGAN_CHECKPOINT_DIR", str(tmp_path))
+    assert pretrained.available("catalog-t2i")
+    sidecar = tmp_path / "catalog-t2i.json"
+    text = sidecar.read_text()
+    assert '"red"' in text and '"blue"' in text
+    sidecar.write_text(text.replace('"red"', '"@@"').replace('"blue"', '"red"').replace('"@@"', '"blue"'))
+    with pytest.raises(CheckpointError, match=r"catalog-t2i\.json: sha256 .* does not match"):
+        pretrained.load("catalog-t2i")
+
+
+def test_manifest_lists_every_shipped_file_and_add_to_manifest_records_hashes(tmp_path):
+    listed = set(pretrained.SHIPPED)
+    on_disk = {p.stem for p in pretrained.checkpoint_dir().glob("*.safetensors")}
+    assert listed == on_disk, f"not in the manifest: {on_disk - listed}; listed but missing: {listed - on_disk}"
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(pretrained.path_of("vae-fashion").with_suffix(suffix), tmp_path / f"copy{suffix}")
+    entry = pretrained.add_to_manifest("copy", "vae-fashion", "a copy", folder=tmp_path)
+    assert entry == pretrained.read_manifest(tmp_path)["copy"]
+    assert entry.sha256 == pretrained.SHIPPED["vae-fashion"].sha256
+    assert entry.sidecar_sha256 == pretrained.SHIPPED["vae-fashion"].sidecar_sha256
+
+
 def test_conditional_vae_follows_the_shade_it_is_asked_for():
     model = pretrained.load("cvae-fashion")
     share = {}
@@ -72,7 +99,7 @@ def test_vae_on_the_clip_text_encoder_reads_everyday_words():
 
 def test_export_writes_a_small_checkpoint_and_its_log(tmp_path, monkeypatch):
     """``pretrained.export``: half-precision weights without optimiser state, a log with the history
-    and the console lines (progress bars left out), and the sha256 that ``_shipped.py`` needs."""
+    and the console lines (progress bars left out), and the sha256 the manifest publishes."""
     from pgan_lib.checkpoint import file_sha256, load_checkpoint
     from pgan_lib.cli import main as pgan
     from pgan_lib.models.base import load_model

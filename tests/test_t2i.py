@@ -11,13 +11,21 @@ import torch
 from pgan_lib import pretrained
 from pgan_lib.cli import main as pgan
 from pgan_lib.data.catalog import load_catalog
+from pgan_lib.eval.attributes import attribute_accuracy
+from pgan_lib.eval.prompts import combo_keys, prompt_set
 from pgan_lib.models.base import load_model
 from pgan_lib.models.clip import (
-    CLIP, CLIPConfig, attribute_keys, contrastive_loss, mismatched_index, rephrasings, retrieval_recall, soft_targets,
+    CLIP,
+    CLIPConfig,
+    attribute_keys,
+    contrastive_loss,
+    mismatched_index,
+    rephrasings,
+    retrieval_recall,
+    soft_targets,
 )
-from pgan_lib.models.t2i import (
-    T2IConfig, TextToImageGAN, attribute_accuracy, combo_keys, export_sampler, prompt_set,
-)
+from pgan_lib.models.t2i import T2IConfig, TextToImageGAN
+from pgan_lib.pretrained import export_sampler
 from pgan_lib.text import TextTokenizer, TextWarning
 from pgan_lib.train import TrainConfig, Trainer
 
@@ -153,7 +161,7 @@ def test_t2i_shapes(size, channels):
     s = model.sample(3, prompts=["a red striped mug", "a blue bag", "red mug"], seed=0)
     assert s.shape == (3, channels, size, size) and 0 <= s.min() and s.max() <= 1
     assert torch.equal(s, model.sample(3, prompts=["a red striped mug", "a blue bag", "red mug"], seed=0))
-    assert model.sample(2, prompts=["a red mug"], seed=0).shape[0] == 2          # one prompt for all
+    assert model.sample(2, prompts="a red mug", seed=0).shape[0] == 2             # one prompt for all
     with pytest.raises(ValueError, match="prompts"):
         model.sample(2, labels=[0, 1])
     with pytest.raises(ValueError, match="no words"):
@@ -199,7 +207,7 @@ def test_end_to_end_text_to_image(trained):
 
 def test_generator_only_export(trained, tmp_path):
     _, gan, _, out = trained
-    stem = export_sampler(out / "gan" / "last", tmp_path / "sampler")
+    stem, _ = export_sampler(out / "gan" / "last", str(tmp_path / "sampler"))
     small = load_model(stem)
     assert small.config.generator_only and not hasattr(small, "discriminator")
     prompts = ["a purple dotted mug"] * 3
@@ -244,7 +252,7 @@ def test_shipped_text_models_verify(name):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TextWarning)
             prompt = "a purple dotted mug" if name.startswith("catalog") else "a dark slim ankle boot"
-            x = model.sample(4, prompts=[prompt], seed=0)
+            x = model.sample(4, prompts=prompt, seed=0)
         assert x.shape[0] == 4 and torch.isfinite(x).all()
 
 
@@ -270,7 +278,7 @@ def test_conditioning_augmentation_starts_informative():
 
 
 def test_evaluate_prompts_on_a_tiny_model(trained):
-    from pgan_lib.models.t2i import evaluate_prompts
+    from pgan_lib.eval.prompts import evaluate_prompts
 
     if not pretrained.available("catalog-classifier"):
         pytest.skip("catalog-classifier is not shipped in this checkout")
@@ -289,7 +297,7 @@ def test_truncation_scales_the_noise_and_old_files_still_load(trained, tmp_path)
     z = torch.randn(2, gan.config.latent_dim, generator=torch.Generator().manual_seed(0))
     e = gan.embed_prompts(["a red mug", "a blue bag"])
     assert torch.allclose(gan.generate(z, e, truncation=0.5), gan.generate(0.5 * z, e, truncation=1.0))
-    stem = export_sampler(out / "gan" / "last", tmp_path / "psi", truncation=0.5)
+    stem, _ = export_sampler(out / "gan" / "last", str(tmp_path / "psi"), truncation=0.5)
     assert load_model(stem).config.truncation == 0.5
     # a checkpoint written before the field existed loads with the default
     sidecar = (out / "gan" / "last.json")

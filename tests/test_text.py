@@ -7,13 +7,21 @@ import torch
 
 from pgan_lib.checkpoint import save_checkpoint
 from pgan_lib.data.attributes import FIT_WORDS, HELD_OUT_TEMPLATES, SHADE_WORDS, TEMPLATES, describe_fashion
-from pgan_lib.data.catalog import CATEGORIES, COLOURS, PATTERNS, TEMPLATES as CATALOG_TEMPLATES, describe
+from pgan_lib.data.catalog import CATEGORIES, COLOURS, PATTERNS, describe
+from pgan_lib.data.catalog import TEMPLATES as CATALOG_TEMPLATES
 from pgan_lib.data.fashion_mnist import CLASS_NAMES
 from pgan_lib.models.base import load_model
 from pgan_lib.models.clip import CLIP, CLIPConfig
 from pgan_lib.text import (
-    SelfAttention, TextCondition, TextEncoder, TextEncoderConfig, TextTokenizer, TextWarning, fold_to_ascii,
-    normalise, singular,
+    SelfAttention,
+    TextCondition,
+    TextEncoder,
+    TextEncoderConfig,
+    TextTokenizer,
+    TextWarning,
+    fold_to_ascii,
+    normalise,
+    singular,
 )
 
 torch.set_num_threads(1)

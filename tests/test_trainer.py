@@ -23,8 +23,8 @@ class ToyAE(KitModel):
     arch = "toy-ae"
     Config = ToyConfig
 
-    def __init__(self, config=ToyConfig()):
-        super().__init__(config)
+    def __init__(self, config=None):
+        super().__init__(config or ToyConfig())
         self.enc = nn.Linear(config.pixels, config.hidden)
         self.dec = nn.Linear(config.hidden, config.pixels)
         self.losses: list[float] = []
@@ -61,7 +61,8 @@ def cfg(**kw):
 def test_early_stopping_stops_after_patience(tiny_data, tmp_path):
     model = ToyAE()
     model.val_value = 1.0
-    result = Trainer(cfg(max_steps=100, early_stop_metric="val_loss", patience=3), tmp_path, "cpu").fit(model, tiny_data, tiny_data)
+    trainer = Trainer(cfg(max_steps=100, early_stop_metric="val_loss", patience=3), tmp_path, "cpu")
+    result = trainer.fit(model, tiny_data, tiny_data)
     assert result.stopped_early
     assert result.steps == 8  # best at step 2, then three validations without improvement
     assert (tmp_path / "best.json").exists() and (tmp_path / "last.json").exists()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import get_mode
-from .base import ProductData, SPLITS
+from .base import SPLITS, ProductData
 from .batches import Batch, BatchIterator, ProductTorchDataset
 
 SOURCES = ("fashion-mnist", "catalog", "folder:PATH")
@@ -39,19 +39,19 @@ def load_dataset(
     """
     settings = get_mode(mode)
     if source == "fashion-mnist":
-        from .fashion_mnist import load_fashion_mnist
+        from .fashion_mnist import load_fashion_mnist  # each source loads its own dependencies on first use
 
         if size not in (None, 28) or channels not in (None, 1):
             raise ValueError("Fashion-MNIST is 28x28 grey: leave size/channels unset (or 28 and 1).")
         data = load_fashion_mnist(split, seed=seed)
     elif source == "catalog":
-        from .catalog import load_catalog
+        from .catalog import load_catalog  # each source loads its own dependencies on first use
 
         if channels not in (None, 3):
             raise ValueError("The catalogue is rendered in colour: leave channels unset (or 3).")
         data = load_catalog(split, n_items=settings.catalog_items, size=size or 32, seed=seed)
     elif source.startswith("folder:"):
-        from .folder import load_folder
+        from .folder import load_folder  # each source loads its own dependencies on first use
 
         path = Path(source[len("folder:"):]).expanduser()
         data = load_folder(path, split, size=size or 32, channels=channels or 3, on_error=on_error, seed=seed)

@@ -102,7 +102,8 @@ def describe_fashion(cls: str, shade: str, fit: str, template: int = 0, held_out
     )
 
 
-def fashion_descriptions(labels: torch.Tensor, attrs: dict[str, torch.Tensor], class_names: list[str], seed: int = 0) -> list[str]:
+def fashion_descriptions(labels: torch.Tensor, attrs: dict[str, torch.Tensor], class_names: list[str],
+                         seed: int = 0) -> list[str]:
     """A description for every image, each phrased with a template picked at random (reproducibly)."""
     gen = torch.Generator().manual_seed(seed)
     which = torch.randint(len(TEMPLATES), (len(labels),), generator=gen).tolist()

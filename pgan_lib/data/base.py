@@ -31,7 +31,8 @@ class ProductData:
     def __post_init__(self) -> None:
         n = self.images.shape[0]
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"{self.name}: images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(f"{self.name}: images must be uint8 (N, C, H, W), "
+                             f"got {self.images.dtype} {tuple(self.images.shape)}")
         if len(self.descriptions) != n or self.labels.shape != (n,):
             raise ValueError(
                 f"{self.name}: {n} images but {len(self.descriptions)} descriptions and {tuple(self.labels.shape)} labels"

@@ -55,7 +55,7 @@ import random
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -63,6 +63,7 @@ import torch.nn.functional as F
 
 from pgan_lib.config import cache_dir, get_mode
 from pgan_lib.data.base import ProductData
+from pgan_lib.images import to_uint8
 
 # --------------------------------------------------------------------------
 # Vocabulary
@@ -228,14 +229,16 @@ def ellipse(x: torch.Tensor, y: torch.Tensor, cx: float, cy: float, rx: float, r
     return ((x - cx) / rx).square() + ((y - cy) / ry).square() <= 1.0
 
 
-def ring(x: torch.Tensor, y: torch.Tensor, cx: float, cy: float, rx: float, ry: float, thickness: float) -> torch.Tensor:
+def ring(x: torch.Tensor, y: torch.Tensor, cx: float, cy: float, rx: float | torch.Tensor, ry: float | torch.Tensor,
+         thickness: float | torch.Tensor) -> torch.Tensor:
     """Elliptical band of the given thickness (a handle, a collar)."""
     r2 = ((x - cx) / rx).square() + ((y - cy) / ry).square()
     inner = ((x - cx) / (rx - thickness)).square() + ((y - cy) / (ry - thickness)).square()
     return (r2 <= 1.0) & (inner > 1.0)
 
 
-def trapezoid(x: torch.Tensor, y: torch.Tensor, y0: float, y1: float, half_top: float, half_bottom: float, cx: float = 0.0) -> torch.Tensor:
+def trapezoid(x: torch.Tensor, y: torch.Tensor, y0: float, y1: float, half_top: float | torch.Tensor,
+              half_bottom: float | torch.Tensor, cx: float = 0.0) -> torch.Tensor:
     """Shape between heights y0 < y1 whose half-width goes linearly from half_top to half_bottom."""
     slope = (half_bottom - half_top) / (y1 - y0)
     half_width = half_top + slope * (y - y0)  # (B, S, 1)
@@ -251,6 +254,7 @@ def polygon(x: torch.Tensor, y: torch.Tensor, points: Sequence[tuple[float, floa
         # Cross product of the edge with (point - start): >= 0 on the inner side.
         side = (sign * (x1 - x0)) * (y - y0) - (sign * (y1 - y0)) * (x - x0) >= 0
         inside = side if inside is None else inside & side
+    assert inside is not None, "a polygon has at least three points"
     return inside
 
 
@@ -507,8 +511,7 @@ def _render_batch(category: int, colours: torch.Tensor, patterns: torch.Tensor,
     img = img * light.unsqueeze(1)
 
     # Anti-aliasing: average each 2x2 block, then 8-bit.
-    img = F.avg_pool2d(img, kernel_size=2)
-    return img.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return to_uint8(F.avg_pool2d(img, kernel_size=2))
 
 
 @contextmanager
@@ -648,7 +651,7 @@ def _read_cache(path: Path, n_total: int, size: int) -> dict[str, np.ndarray] | 
     return data
 
 
-def _write_cache(path: Path, data: dict[str, np.ndarray]) -> None:
+def _write_cache(path: Path, data: dict[str, Any]) -> None:
     """Write to a temporary file, then rename: a crash never leaves half a file behind."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..config import cache_dir
-from .attributes import fashion_attributes, fashion_descriptions, FIT_WORDS, SHADE_WORDS
+from .attributes import FIT_WORDS, SHADE_WORDS, fashion_attributes, fashion_descriptions
 from .base import ProductData, split_indices
 
 CLASS_NAMES = [
@@ -94,7 +94,7 @@ def find_files() -> Path:
 
 def download() -> Path:
     """Fetch the files with torchvision into the kit's cache (needs network), then verify them."""
-    from torchvision.datasets import FashionMNIST
+    from torchvision.datasets import FashionMNIST  # only for a download, which most machines never need
 
     FashionMNIST(root=str(cache_dir()), train=True, download=True)
     FashionMNIST(root=str(cache_dir()), train=False, download=True)

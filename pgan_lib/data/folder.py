@@ -94,6 +94,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 from PIL import Image, ImageOps
@@ -237,12 +238,12 @@ def _wide_grey_to_l(im: Image.Image) -> Image.Image:
     scaled by 255, otherwise clipped to 0..255.
     """
     if im.mode == "F":
-        lo, hi = im.getextrema()
+        lo, hi = cast("tuple[float, float]", im.getextrema())
         scale = 255.0 if 0.0 <= lo and hi <= 1.0 else 1.0
         return im.point(lambda v: v * scale + 0.5).convert("L")
     sixteen_bit = im.mode.startswith("I;16")
     im = im.convert("I")
-    lo, hi = im.getextrema()
+    lo, hi = cast("tuple[int, int]", im.getextrema())
     if hi <= 255 and lo >= 0 and not sixteen_bit:
         return im.convert("L")
     if lo >= 0 and hi <= 65535:
@@ -420,7 +421,7 @@ def _read_captions(csv_path: Path) -> tuple[list[dict[str, str | None]], bool, l
 
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     next(reader)
-    col = {name: header.index(name) for name in ("file", "description", "label") if name in header}
+    col: dict[str, int] = {name: header.index(name) for name in ("file", "description", "label") if name in header}
     rows: list[dict[str, str | None]] = []
     bad: list[tuple[str, str]] = []
     try:
@@ -434,7 +435,7 @@ def _read_captions(csv_path: Path) -> tuple[list[dict[str, str | None]], bool, l
         if not any(v.strip() for v in values):
             continue
 
-        def get(name: str) -> str:
+        def get(name: str, values: list[str] = values) -> str:
             i = col.get(name)
             return values[i].strip() if i is not None and i < len(values) else ""
 

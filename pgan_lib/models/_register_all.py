@@ -1,9 +1,4 @@
-"""Importing this module imports every model module, so each registers its architecture."""
-import importlib
-
-for _name in ("vae", "classifier", "gan", "clip", "t2i"):
-    try:
-        importlib.import_module(f"pgan_lib.models.{_name}")
-    except ModuleNotFoundError as err:  # a model module not written yet
-        if err.name != f"pgan_lib.models.{_name}":
-            raise
+"""Importing this module imports every module that defines a model, so each registers its architecture
+(``KitModel.__init_subclass__`` fills ``REGISTRY``); ``load_model`` needs them all."""
+from .. import defenses  # noqa: F401  (the adversarially trained classifier of run folders)
+from . import classifier, clip, gan, t2i, vae  # noqa: F401

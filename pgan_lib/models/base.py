@@ -4,12 +4,24 @@ from __future__ import annotations
 import json
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Protocol, Sequence
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..checkpoint import Checkpoint, CheckpointError, check_compatible, load_checkpoint
+from ..data.base import ProductData
+from ..data.batches import Batch
+
+
+class TrainingContext(Protocol):
+    """What a model's ``training_step`` may use of the trainer (``pgan_lib.train.StepContext`` is one):
+    ``step(name, loss)`` takes one step of the optimiser ``name``; ``step_index`` counts training steps."""
+
+    step_index: int
+
+    def step(self, name: str, loss: torch.Tensor) -> None: ...
 
 REGISTRY: dict[str, type["KitModel"]] = {}
 
@@ -27,11 +39,13 @@ class KitModel(nn.Module):
     - ``validation_metrics(data)`` -> dict of floats, computed under ``no_grad``.
     - ``batch_extra(data)`` -> per-item tensors the batches should carry
       (e.g. tokenised descriptions), default none.
-    - ``sample(n, ...)`` -> images in [0, 1], for generators.
+
+    Generators derive from ``GeneratorModel`` below, which fixes how every one of them samples.
     """
 
     arch: ClassVar[str] = ""
     Config: ClassVar[type] = object
+    obsolete_keys: ClassVar[tuple[str, ...]] = ()   # tensors older checkpoints hold that this model no longer has
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -41,26 +55,40 @@ class KitModel(nn.Module):
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
+        self.judges: list[Callable[[Any, ProductData], dict[str, float]]] = []
 
     # -- step interface -------------------------------------------------------
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         trainable = [p for p in self.parameters() if p.requires_grad]     # frozen parts (a pre-trained encoder) stay as they are
         return {"main": torch.optim.Adam(trainable, lr=lr)}
 
-    def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+    def training_step(self, batch: Batch, ctx: TrainingContext) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
-    def validation_metrics(self, data) -> dict[str, float]:
+    def validation_metrics(self, data: ProductData) -> dict[str, float]:
+        """The model's own validation numbers (e.g. the VAE's ELBO); judges add theirs in ``validate``."""
         return {}
 
-    def batch_extra(self, data) -> dict[str, torch.Tensor]:
+    def validate(self, data: ProductData) -> dict[str, float]:
+        """What the trainer logs at each validation: ``validation_metrics`` and every judge's numbers.
+
+        A judge is a function ``judge(model, data) -> {name: value}`` that a recipe
+        attaches (``model.judges.append(...)``), e.g. the FID of samples in a kit
+        classifier's features: models never reach for evaluation code themselves.
+        """
+        out = self.validation_metrics(data)
+        for judge in self.judges:
+            out.update(judge(self, data))
+        return out
+
+    def batch_extra(self, data: ProductData) -> dict[str, torch.Tensor]:
         """Per-item tensors for the batches: the tokenised descriptions of a description-conditioned model."""
         cond = getattr(self, "condition", None)
         if cond is not None and cond.kind == "description":
             return {"tokens": cond.inputs_for(data)}
         return {}
 
-    def batch_cond(self, batch) -> torch.Tensor | None:
+    def batch_cond(self, batch: Batch) -> torch.Tensor | None:
         """What a conditional model's ``condition`` encoder reads from a batch: labels or tokens."""
         cond = getattr(self, "condition", None)
         if cond is None:
@@ -82,44 +110,130 @@ class KitModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    # -- sampling helpers shared by the generators ------------------------------
-    def latents(self, n: int, seed: int | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
-        """The noise a sampler starts from: ``z`` when given, else n draws of N(0, I), reproducible with ``seed``."""
-        if z is not None:
-            return z
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        return torch.randn(n, self.config.latent_dim, generator=gen)
-
-    def cond_inputs(self, labels=None, prompts: list[str] | None = None, n: int | None = None) -> torch.Tensor | None:
-        """Condition-encoder inputs for chosen labels or typed descriptions (None for an unconditional model)."""
-        cond = getattr(self, "condition", None)
-        name = type(self).__name__
-        if cond is None:
-            if labels is not None or prompts is not None:
-                raise ValueError(f"this {name} is unconditional: do not pass labels or prompts")
-            return None
-        if prompts is not None:
-            inputs = cond.inputs_from_prompts(list(prompts))
-        elif labels is not None:
-            inputs = cond.inputs_from_labels(labels)
-        else:
-            raise ValueError(f"this {name} is conditional: pass labels=... or prompts=...")
-        if n is not None and len(inputs) != n:
-            raise ValueError(f"{len(inputs)} conditions for {n} samples")
-        return inputs.to(self.device)
-
     def load_weights(self, ckpt: Checkpoint) -> None:
         """Load the ``model/`` tensors of a checkpoint, after checking it was made for this model."""
         check_compatible(ckpt.meta, self.arch, self.config_dict(), where=str(ckpt.path),
                          defaults=config_defaults(type(self.config)))
         own = self.state_dict()
         # Shipped weights may be stored in half precision: cast back to this model's dtypes.
-        state = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in ckpt.group("model").items()}
+        state = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in ckpt.group("model").items()
+                 if k not in self.obsolete_keys}
         missing, unexpected = self.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise CheckpointError(
                 f"{ckpt.path}: weights do not fit {self.arch}: missing {missing[:5]}, unexpected {unexpected[:5]}."
             )
+
+
+class GeneratorModel(KitModel):
+    """A model that draws product images. Every generator samples the same way::
+
+        sample(n, labels=None, prompts=None, seed=None, z=None) -> images (n, C, H, W) in [0, 1]
+
+    - ``z``: the latents (n, latent_dim); else n draws of N(0, I), reproducible with ``seed``
+      (the same seed gives the same images on every device: the noise is drawn on the CPU).
+    - ``labels``: one class per image (a sequence of n ints), or one int for all n.
+    - ``prompts``: one description per image (a sequence of n strings), or one string for all n.
+    - An unconditional model refuses labels and prompts; a conditional one needs the kind it
+      was trained on (class labels or descriptions) and refuses the other.
+
+    A subclass implements ``decode_latents(z, cond_inputs)``: latents on this model's
+    device and the condition encoder's inputs (or None) -> images in [0, 1].
+    """
+
+    fixed_noise: torch.Tensor
+
+    def decode_latents(self, z: torch.Tensor, cond_inputs: torch.Tensor | None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: int | Sequence[int] | torch.Tensor | None = None,
+               prompts: str | Sequence[str] | None = None, seed: int | None = None,
+               z: torch.Tensor | None = None) -> torch.Tensor:
+        """n images in [0, 1] (N, C, H, W); see the class docstring for the arguments."""
+        z = self.latents(n, seed, z)
+        return self.decode_latents(z.to(self.device), self.cond_inputs(labels, prompts, n))
+
+    def latents(self, n: int, seed: int | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
+        """The noise a sampler starts from: ``z`` when given (it must hold n rows), else n draws of N(0, I)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a whole number of images, at least 1; got {n!r}")
+        dim = self.config.latent_dim
+        if z is not None:
+            if tuple(z.shape) != (n, dim):
+                raise ValueError(f"z must have shape ({n}, {dim}) for n={n}; got {tuple(z.shape)}")
+            return z
+        if seed is not None and not 0 <= seed < 2**63:
+            raise ValueError(f"seed must be an integer in 0 .. 2**63 - 1, got {seed}")
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return torch.randn(n, dim, generator=gen)
+
+    def cond_inputs(self, labels: int | Sequence[int] | torch.Tensor | None = None,
+                    prompts: str | Sequence[str] | None = None, n: int | None = None) -> torch.Tensor | None:
+        """Condition-encoder inputs for chosen labels or typed descriptions (None for an unconditional model)."""
+        cond = getattr(self, "condition", None)
+        name = f"this {type(self).__name__} ({self.arch})"
+        if labels is not None and prompts is not None:
+            raise ValueError("give labels or prompts, not both")
+        if cond is None:
+            if labels is not None or prompts is not None:
+                raise ValueError(f"{name} is unconditional: do not pass labels or prompts")
+            return None
+        if labels is None and prompts is None:
+            what = "labels=[...] (class indices)" if cond.kind == "label" else "prompts=[...] (descriptions)"
+            raise ValueError(f"{name} is conditional: pass {what}")
+        if prompts is not None:
+            if isinstance(prompts, str):
+                prompts = [prompts] * (n or 1)
+            inputs = cond.inputs_from_prompts(list(prompts))
+        else:
+            if isinstance(labels, int) and not isinstance(labels, bool):
+                labels = [labels] * (n or 1)
+            inputs = cond.inputs_from_labels(labels)
+        if n is not None and len(inputs) != n:
+            raise ValueError(f"{len(inputs)} {'prompts' if prompts is not None else 'labels'} for {n} samples")
+        return inputs.to(self.device)
+
+    def cond_inputs_for(self, data: ProductData, index: slice | torch.Tensor) -> torch.Tensor | None:
+        """The condition inputs of the items ``index`` of a split (their labels or tokens), on this model's device."""
+        cond = getattr(self, "condition", None)
+        if cond is None:
+            return None
+        if cond.kind == "label":
+            return data.labels[index].to(self.device)
+        return cond.inputs_for(data.subset(index)).to(self.device)
+
+
+#: Latents are drawn in blocks of this many rows, whatever the batch size, so that image i of a
+#: seeded run is the same however the run is split into batches.
+LATENT_BLOCK = 500
+
+
+@torch.no_grad()
+def draw_samples(model: GeneratorModel, n: int, labels: Sequence[int] | None = None,
+                 prompts: Sequence[str] | None = None, seed: int = 0, batch_size: int = 500,
+                 progress: bool = False) -> torch.Tensor:
+    """n samples (N, C, H, W) in [0, 1] on the CPU, drawn ``batch_size`` at a time.
+
+    The latents come from one generator seeded with ``seed``, drawn ``LATENT_BLOCK``
+    rows at a time, so the images do not depend on the batch size. ``labels`` /
+    ``prompts`` hold one entry per image.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    gen = torch.Generator().manual_seed(seed)
+    pending = torch.empty(0, model.config.latent_dim)
+    out = []
+    for start in tqdm(range(0, n, batch_size), desc="sampling", unit="batch", disable=not progress or n <= batch_size):
+        stop = min(n, start + batch_size)
+        while len(pending) < stop - start:
+            block = torch.randn(min(LATENT_BLOCK, n - start - len(pending)), model.config.latent_dim, generator=gen)
+            pending = torch.cat([pending, block])
+        z, pending = pending[:stop - start], pending[stop - start:]
+        part_labels = None if labels is None else labels[start:stop]
+        part_prompts = None if prompts is None else list(prompts[start:stop])
+        out.append(model.sample(stop - start, labels=part_labels, prompts=part_prompts, z=z).cpu())
+    return torch.cat(out)
 
 
 def config_defaults(cls: type) -> dict[str, Any]:
@@ -148,7 +262,7 @@ def config_from_dict(cls: type, values: dict[str, Any]):
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> KitModel:
     """Rebuild a model from a checkpoint alone (its architecture and config are in the sidecar)."""
-    from . import _register_all  # noqa: F401  (import every model module so REGISTRY is complete)
+    from . import _register_all  # noqa: F401  (deferred: the model modules import this one; fills REGISTRY)
 
     ckpt = load_checkpoint(path)
     arch = ckpt.meta.get("arch")

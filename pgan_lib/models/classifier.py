@@ -35,7 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KitModel
+from ..data.base import ProductData
+from ..data.batches import Batch, BatchIterator
+from .base import KitModel, TrainingContext
 
 
 @dataclass
@@ -172,19 +174,19 @@ class Classifier(KitModel):
         groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         return {"main": torch.optim.AdamW(groups, lr=lr)}
 
-    def batch_extra(self, data) -> dict[str, torch.Tensor]:
+    def batch_extra(self, data: ProductData) -> dict[str, torch.Tensor]:
         return {h: data.attributes[h] for h in self.config.heads if h != "label"}
 
     def targets(self, batch) -> dict[str, torch.Tensor]:
         return {h: batch.y if h == "label" else batch.extra[h] for h in self.config.heads}
 
-    def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, ctx: TrainingContext) -> dict[str, torch.Tensor]:
         x = random_shift_flip(batch.x, self.config.shift, self.config.flip)
         logits = self.all_logits(x)
         targets = self.targets(batch)
         losses = {h: F.cross_entropy(logits[h].float(), targets[h], label_smoothing=self.config.label_smoothing)
                   for h in self.config.heads}
-        loss = sum(losses.values())
+        loss = torch.stack(list(losses.values())).sum()
         ctx.step("main", loss)
         logs = {"loss": loss.detach()}
         for h in self.config.heads:
@@ -194,11 +196,9 @@ class Classifier(KitModel):
     @torch.no_grad()
     def evaluate(self, data, batch_size: int = 1000) -> dict[str, float]:
         """Accuracy of every head and the mean cross-entropy over a split (no augmentation)."""
-        from ..data.batches import BatchIterator
-
         was_training = self.training
         self.eval()
-        correct = {h: 0 for h in self.config.heads}
+        correct: dict[str, float] = {h: 0 for h in self.config.heads}
         loss_sum, n = 0.0, 0
         it = BatchIterator(data, batch_size, self.device, shuffle=False, drop_last=False, extra=self.batch_extra(data))
         for batch in it:
@@ -214,7 +214,7 @@ class Classifier(KitModel):
         out["loss"] = loss_sum / n
         return out
 
-    def validation_metrics(self, data) -> dict[str, float]:
+    def validation_metrics(self, data: ProductData) -> dict[str, float]:
         """``val_acc`` is the accuracy of the weakest head (the only head for Fashion-MNIST)."""
         m = self.evaluate(data)
         return {f"val_{k}": v for k, v in m.items()}

@@ -40,8 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.attributes import FIT_WORDS, SHADE_WORDS, TEMPLATES, describe_fashion
+from ..data.base import ProductData
+from ..data.batches import Batch
+from ..data.catalog import CATEGORIES, COLOURS, PATTERNS, TRAIN_TEMPLATES, describe
 from ..text import TextCondition, TextEncoder, TextEncoderConfig
-from .base import KitModel
+from .base import KitModel, TrainingContext
 from .classifier import random_shift_flip
 from .layers import down_steps
 
@@ -213,14 +217,10 @@ def rephrasings(data) -> list[list[str]] | None:
     data (a folder of photos) have no rules, so None.
     """
     if data.name == "catalog":
-        from ..data.catalog import CATEGORIES, COLOURS, PATTERNS, TRAIN_TEMPLATES, describe
-
         cat, col, pat = (data.attributes[k].tolist() for k in ("category", "colour", "pattern"))
         return [[describe(CATEGORIES[a], COLOURS[b], PATTERNS[c], template=t) for a, b, c in zip(cat, col, pat)]
                 for t in TRAIN_TEMPLATES]
     if data.name == "fashion-mnist":
-        from ..data.attributes import FIT_WORDS, SHADE_WORDS, TEMPLATES, describe_fashion
-
         cls, shade, fit = data.labels.tolist(), data.attributes["shade"].tolist(), data.attributes["fit"].tolist()
         return [[describe_fashion(data.class_names[a], SHADE_WORDS[b], FIT_WORDS[c], t) for a, b, c in zip(cls, shade, fit)]
                 for t in range(len(TEMPLATES))]
@@ -304,7 +304,7 @@ class CLIP(KitModel):
         groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
         return {"main": torch.optim.AdamW(groups, lr=lr)}
 
-    def batch_extra(self, data) -> dict[str, torch.Tensor]:
+    def batch_extra(self, data: ProductData) -> dict[str, torch.Tensor]:
         """Tokens of every training phrasing of every item (N, T, max_len) and the attribute keys (N,)."""
         texts = rephrasings(data) if self.config.rephrase else None
         if texts is None:
@@ -312,7 +312,7 @@ class CLIP(KitModel):
         tokens = torch.stack([self.tokenizer.encode(t, check=False) for t in texts], dim=1)   # (N, T, L)
         return {"tokens": tokens, "keys": attribute_keys(data)}
 
-    def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, ctx: TrainingContext) -> dict[str, torch.Tensor]:
         tokens = batch.extra["tokens"]                                   # (N, T, L)
         n, t, _ = tokens.shape
         pick = torch.randint(0, t, (n,), device=tokens.device)
@@ -327,7 +327,7 @@ class CLIP(KitModel):
         ctx.step("main", loss)
         return {"loss": loss.detach(), "scale": self.scale.detach()}
 
-    def validation_metrics(self, data) -> dict[str, float]:
+    def validation_metrics(self, data: ProductData) -> dict[str, float]:
         """Retrieval on the validation split (``val_t2i_R@1`` is the early-stopping metric) and the loss."""
         u, v = self.embed_data(data)
         keys = attribute_keys(data)

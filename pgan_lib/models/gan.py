@@ -44,29 +44,29 @@ so G is pushed towards images that D can tell the class of.
 32x32 and 64x64 colour images add one or two more stride-2 steps (from 4x4).
 CBN is conditional batch normalisation: the scale and shift after the
 normalisation are computed from the condition vector, so one generator draws
-every class. Conditioning uses ``pgan_lib.conditioning`` exactly as the
+every class. Conditioning uses ``pgan_lib.text`` (condition.py) exactly as the
 conditional VAE does: ``cond="label"`` or ``cond="description"`` picks the
 encoder, and a description encoder can replace the label embedding.
 
 Samples come from an exponential moving average (EMA) of G's weights, which is
-smoother than G itself (see ``GAN.update_ema``).
+smoother than G itself (``pgan_lib.models.ema``).
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..checkpoint import CheckpointError
-from ..conditioning import make_condition
+from ..data.base import ProductData
+from ..data.batches import Batch
+from ..text import make_condition
 from .augment import diff_augment, parse_policy
-from .base import KitModel
+from .base import GeneratorModel, TrainingContext
+from .ema import ema_copy, ema_decay_at, ema_update
 from .layers import channel_plan, down_steps
 
 LOSSES = ("ns", "minimax", "hinge", "wgan-gp")
@@ -321,24 +321,7 @@ class Discriminator(nn.Module):
 # -- the model -----------------------------------------------------------------------------------
 
 
-@torch.no_grad()
-def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
-    """theta_ema <- decay * theta_ema + (1 - decay) * theta for every weight and float buffer of ``live``.
-
-    Written as theta_ema <- lerp(theta_ema, theta, 1 - decay), on all tensors at once; integer
-    buffers (BatchNorm's batch counter) are copied. Used for the EMA generator of every kit GAN.
-    """
-    e_params, l_params = list(ema.parameters()), list(live.parameters())
-    for e, t in zip(ema.buffers(), live.buffers()):
-        if e.is_floating_point():
-            e_params.append(e)
-            l_params.append(t)
-        else:
-            e.copy_(t)
-    torch._foreach_lerp_(e_params, l_params, 1.0 - decay)
-
-
-class GAN(KitModel):
+class GAN(GeneratorModel):
     """DCGAN / class-conditional GAN with spectral norm, DiffAugment and an EMA generator.
 
     ``generator`` and ``discriminator`` are trained; ``g_ema`` is the moving
@@ -355,12 +338,10 @@ class GAN(KitModel):
         if not c.generator_only:
             self.generator = Generator(c)
             self.discriminator = Discriminator(c)
-            self.g_ema = copy.deepcopy(self.generator)
+            self.g_ema = ema_copy(self.generator)
         else:
-            self.g_ema = Generator(c)
-        self.g_ema.requires_grad_(False).eval()
+            self.g_ema = Generator(c).requires_grad_(False).eval()
         self.register_buffer("fixed_noise", torch.randn(64, c.latent_dim, generator=torch.Generator().manual_seed(1234)))
-        self._eval_cache: dict[str, Any] = {}
 
     @property
     def condition(self):
@@ -391,12 +372,9 @@ class GAN(KitModel):
         g.train(was_training and g is not self.g_ema)
         return out.clamp(0, 1)
 
-    @torch.no_grad()
-    def sample(self, n: int, labels=None, prompts: list[str] | None = None, seed: int | None = None,
-               z: torch.Tensor | None = None) -> torch.Tensor:
-        """n images in [0, 1] from z ~ N(0, I) (or the z given), for the labels/prompts given."""
-        z = self.latents(n, seed, z)
-        return self.generate(z, self.cond_inputs(labels, prompts, n=len(z)))
+    def decode_latents(self, z: torch.Tensor, cond_inputs: torch.Tensor | None) -> torch.Tensor:
+        """The sampling contract's hook (``GeneratorModel.sample``): the EMA generator's images."""
+        return self.generate(z, cond_inputs)
 
     def preview(self, n: int = 16) -> torch.Tensor | None:
         """Samples from the same fixed noise every time (one class per column for a label GAN)."""
@@ -412,10 +390,6 @@ class GAN(KitModel):
         """Adam for each network; D's rate is scaled by ``lr_d_scale``."""
         if self.config.generator_only:
             raise RuntimeError("this GAN holds only its EMA generator (a shipped sampler); it cannot be trained")
-        if self.config.feature_model:  # fail now rather than at the first validation
-            from .. import pretrained
-
-            pretrained.verify(self.config.feature_model)
         betas = (self.config.beta1, self.config.beta2)
         fused = self.device.type == "cuda"  # one kernel for all of a network's parameters
         return {
@@ -445,7 +419,7 @@ class GAN(KitModel):
         n = len(real)
         return both[:n], both[n:], (None if logits is None else logits[:n])
 
-    def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, ctx: TrainingContext) -> dict[str, torch.Tensor]:
         """One G step after ``d_steps`` D steps; logs both losses and D's mean output on real and fake."""
         c = self.config
         real = batch.x * 2 - 1                                        # (N, C, H, W) in [-1, 1]
@@ -461,11 +435,12 @@ class GAN(KitModel):
             loss_d = d_loss(c.loss, f_real, f_fake)
             logs = {}
             if class_logits is not None:                              # auxiliary class loss on real images
+                assert cond_k is not None                              # the auxiliary loss needs labels
                 aux_d = F.cross_entropy(class_logits.float(), cond_k)
                 logs["aux_d"] = aux_d.detach()
                 loss_d = loss_d + c.aux_weight * aux_d
             if c.loss == "wgan-gp":
-                gp = gradient_penalty(lambda x: self.d_scores(x, cond_k), real_k, fake_k)
+                gp = gradient_penalty(lambda x, cond_k=cond_k: self.d_scores(x, cond_k), real_k, fake_k)
                 logs["gp"] = gp.detach()
                 loss_d = loss_d + c.gp_weight * gp
             ctx.step("d", loss_d)
@@ -475,6 +450,7 @@ class GAN(KitModel):
         f_gen, gen_logits = self.d_outputs(fake, cond)
         loss_g = g_loss(c.loss, f_gen)
         if gen_logits is not None:                                    # "make images D sees as class y"
+            assert cond is not None
             aux_g = F.cross_entropy(gen_logits.float(), cond)
             logs["aux_g"] = aux_g.detach()
             loss_g = loss_g + c.aux_weight * aux_g
@@ -488,159 +464,27 @@ class GAN(KitModel):
             out["p_fake"] = torch.sigmoid(f_fake.detach().float()).mean()
         return {**out, **logs}
 
-    def ema_decay_at(self, step: int) -> float:
-        """The EMA decay at ``step``: min(decay, (1 + step) / (10 + step)), so early averages forget the random start."""
-        return min(self.config.ema_decay, (1.0 + step) / (10.0 + step))
-
     def update_ema(self, decay: float) -> None:
         """theta_ema <- decay * theta_ema + (1 - decay) * theta for every weight and BatchNorm statistic of G."""
         ema_update(self.g_ema, self.generator, decay)
 
     def after_step(self, step: int) -> None:
-        self.update_ema(self.ema_decay_at(step))
+        self.update_ema(ema_decay_at(step, self.config.ema_decay))
 
     # -- validation ---------------------------------------------------------------------------------
-    def validation_metrics(self, data) -> dict[str, float]:
-        """D's mean score on real and fake validation images, and, with a feature model, FID and class accuracy.
-
-        ``val_fid`` is the Frechet distance between the kit classifier's features of
-        ``val_samples`` EMA samples and of the validation images (fewer samples
-        than a final evaluation, so it reads higher: compare it only between
-        validations of the same run). The samples' labels follow the validation
-        split's labels, and the noise is the same at every validation.
-        """
+    def validation_metrics(self, data: ProductData) -> dict[str, float]:
+        """D's mean score on real and fake validation images (the samples' FID comes from the recipe's judge,
+        ``pgan_lib.eval.judges.SampleQuality``)."""
         c = self.config
         gen = torch.Generator().manual_seed(0)
         n = min(len(data), 512)
         x = data.float_images(slice(0, n)).to(self.device) * 2 - 1
-        cond = self.batch_cond_from_data(data, slice(0, n))
+        cond = self.cond_inputs_for(data, slice(0, n))
         z = torch.randn(n, c.latent_dim, generator=gen).to(self.device)
         fake = self.generate(z, cond) * 2 - 1
         f_real = self.discriminator(x, cond).float()
         f_fake = self.discriminator(fake, cond).float()
-        out = {"val_d_real": f_real.mean().item(), "val_d_fake": f_fake.mean().item()}
-        if c.feature_model:
-            out.update(self.feature_metrics(data, c.val_samples, seed=1))
-        return out
+        return {"val_d_real": f_real.mean().item(), "val_d_fake": f_fake.mean().item()}
 
-    def batch_cond_from_data(self, data, index) -> torch.Tensor | None:
-        """Condition inputs of the items ``index`` of a split (labels or tokens), on this model's device."""
-        if self.condition is None:
-            return None
-        if self.condition.kind == "label":
-            return data.labels[index].to(self.device)
-        return self.condition.inputs_for(data.subset(index)).to(self.device)
-
-    @torch.no_grad()
-    def feature_metrics(self, data, n: int, seed: int = 1, batch_size: int = 500) -> dict[str, float]:
-        """FID and class accuracy of n EMA samples, measured with the config's feature model against ``data``.
-
-        FID = frechet_distance of the classifier-feature Gaussians of samples and
-        real images (``pgan_lib.metrics``); the real side is measured once per split.
-        """
-        from .. import metrics
-
-        ext = load_feature_model(self.config.feature_model, self.device)
-        key = f"{data.name}:{data.split}:{len(data)}"
-        if self._eval_cache.get("real_key") != key:
-            self._eval_cache["real_key"] = key
-            self._eval_cache["real_stats"] = metrics.feature_stats(ext(data.images).features)
-        index = torch.arange(n) % len(data)            # the samples' classes follow the split's labels
-        gen = torch.Generator().manual_seed(seed)
-        images = []
-        for start in range(0, n, batch_size):
-            idx = index[start:start + batch_size]
-            z = torch.randn(len(idx), self.config.latent_dim, generator=gen)
-            images.append(self.generate(z, self.batch_cond_from_data(data, idx)).cpu())
-        fake = ext(torch.cat(images))
-        out = {"val_fid": metrics.frechet_distance(*metrics.feature_stats(fake.features), *self._eval_cache["real_stats"])}
-        if self.condition is not None and self.condition.kind == "label":
-            acc = class_accuracy(fake.predicted(ext.heads[0]), data.labels[index], self.config.num_classes)
-            out["val_class_acc"] = acc["accuracy"]
-            out["val_classes_present"] = float(acc["classes_present"])
-            out["val_worst_class_acc"] = acc["worst_class_accuracy"]
-        return out
-
-    # -- checkpoints --------------------------------------------------------------------------------
-    def generator_state(self, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
-        """The EMA generator's weights (and the fixed preview noise) for a generator-only checkpoint."""
-        out = {}
-        for k, v in self.state_dict().items():
-            if k.startswith("g_ema.") or k == "fixed_noise":
-                out[k] = v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu()
-        return out
-
-
-def export_generator(source: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
-                     truncation: float | None = None) -> Path:
-    """Write a generator-only checkpoint (the EMA weights in half precision) from a training checkpoint.
-
-    The result is what ``checkpoints/fashion-cgan`` is: a small fraction of the
-    training checkpoint (1.9 MB from 27 MB: no D, no raw G, no optimiser moments), loadable by
-    ``load_model`` (weights are cast back to float32 on load). The sidecar keeps
-    the run's validation history. ``truncation`` sets the sampler's truncation
-    (default: the one it was trained with).
-    """
-    from ..checkpoint import load_checkpoint, save_checkpoint
-    from .base import load_model
-
-    ckpt = load_checkpoint(source)
-    model = load_model(source)
-    if not isinstance(model, GAN) or model.config.generator_only:
-        raise CheckpointError(f"{ckpt.path} is not a GAN training checkpoint")
-    config = replace(model.config, generator_only=True,
-                     truncation=model.config.truncation if truncation is None else truncation)
-    tensors = {f"model/{k}": v for k, v in model.generator_state(dtype).items()}
-    keep = ("step", "recipe", "train_config", "history", "best_metric", "data_fingerprint", "versions")
-    meta = {"arch": GAN.arch, "config": asdict(config), **{k: ckpt.meta.get(k) for k in keep},
-            "exported_from": f"{ckpt.path.name} (EMA generator, {str(dtype).replace('torch.', '')})"}
-    return save_checkpoint(out, tensors, meta)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of parameters of a module (e.g. ``count_parameters(gan.generator)``)."""
-    return sum(p.numel() for p in module.parameters())
-
-
-# -- measuring samples with the kit's classifier -----------------------------------------------
-
-_EXTRACTORS: dict[tuple[str, str], Any] = {}
-
-
-def load_feature_model(name: str, device: str | torch.device = "cpu"):
-    """The shipped classifier ``name`` (e.g. "fashion-classifier") as a ``pgan_lib.evaluate.FeatureExtractor``,
-    verified and loaded once per process."""
-    key = (name, str(device))
-    if key not in _EXTRACTORS:
-        from ..evaluate import FeatureExtractor
-
-        _EXTRACTORS[key] = FeatureExtractor.shipped(name, device=device)
-    return _EXTRACTORS[key]
-
-
-def class_histogram(predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """How many images were assigned to each class: (N,) class indices -> (num_classes,) counts."""
-    return torch.bincount(torch.as_tensor(predicted).long().flatten(), minlength=num_classes)[:num_classes]
-
-
-def class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                   min_share: float = 0.01) -> dict[str, Any]:
-    """How often the classifier's prediction is the class each image was generated for, overall and per class.
-
-    ``classes_present`` counts the classes that receive at least ``min_share``
-    of the predictions (a collapsed generator loses classes).
-    """
-    pred = torch.as_tensor(predicted).long().cpu()
-    labels = torch.as_tensor(labels).long().cpu()
-    correct = pred == labels
-    per_class = [correct[labels == k].float().mean().item() if (labels == k).any() else float("nan")
-                 for k in range(num_classes)]                     # nan for a class nobody asked for
-    asked = [a for a in per_class if a == a]
-    hist = class_histogram(pred, num_classes)
-    return {
-        "accuracy": correct.float().mean().item(),
-        "per_class": per_class,
-        "worst_class_accuracy": min(asked) if asked else float("nan"),
-        "histogram": hist.tolist(),
-        "classes_present": int((hist >= min_share * len(pred)).sum()),
-    }
+    #: What a generator-only (shipped sampler) checkpoint keeps: ``pgan_lib.pretrained.export_sampler``.
+    sampler_keys: ClassVar[tuple[str, ...]] = ("g_ema.", "fixed_noise")

@@ -56,22 +56,22 @@ DiffAugment are reused here.
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..checkpoint import CheckpointError
-from ..text import TextCondition, TextWarning
+from ..data.base import ProductData
+from ..data.batches import Batch
+from ..text import TextCondition
 from .augment import diff_augment, parse_policy
-from .base import KitModel, config_from_dict
-from .clip import CLIP, CLIPConfig, attribute_keys, mismatched_index, retrieval_recall, soft_targets
-from .gan import ConditionalBatchNorm2d, Discriminator, GANConfig, UpBlock, ema_update, g_loss
+from .base import GeneratorModel, TrainingContext, config_from_dict
+from .clip import CLIP, CLIPConfig, attribute_keys, mismatched_index, rephrasings, retrieval_recall, soft_targets
+from .ema import ema_copy, ema_decay_at, ema_update
+from .gan import ConditionalBatchNorm2d, Discriminator, GANConfig, UpBlock, g_loss
 from .layers import channel_plan, down_steps
 from .vae import kl_divergence
 
@@ -215,11 +215,14 @@ class MatchingDiscriminator(nn.Module):
 # -- the model -----------------------------------------------------------------------------------
 
 
-class TextToImageGAN(KitModel):
+class TextToImageGAN(GeneratorModel):
     """Frozen CLIP + text-conditioned generator (and EMA copy) + matching-aware discriminator."""
 
     arch = "t2i"
     Config = T2IConfig
+    obsolete_keys = ("fixed_noise",)                  # older checkpoints stored preview noise this model never used
+    #: What a generator-only (shipped sampler) checkpoint keeps: ``pgan_lib.pretrained.export_sampler``.
+    sampler_keys: ClassVar[tuple[str, ...]] = ("clip.", "g_ema.")
 
     def __init__(self, config: T2IConfig, clip: CLIP | None = None) -> None:
         super().__init__(config)
@@ -233,12 +236,9 @@ class TextToImageGAN(KitModel):
         if not c.generator_only:
             self.generator = TextGenerator(c, embed)
             self.discriminator = MatchingDiscriminator(c, embed)
-            self.g_ema = TextGenerator(c, embed)
-            self.g_ema.load_state_dict(self.generator.state_dict())
+            self.g_ema = ema_copy(self.generator)
         else:
-            self.g_ema = TextGenerator(c, embed)
-        self.g_ema.requires_grad_(False).eval()
-        self.register_buffer("fixed_noise", torch.randn(64, c.latent_dim, generator=torch.Generator().manual_seed(1234)))
+            self.g_ema = TextGenerator(c, embed).requires_grad_(False).eval()
 
     @classmethod
     def from_clip(cls, clip: CLIP, **overrides: Any) -> "TextToImageGAN":
@@ -281,21 +281,9 @@ class TextToImageGAN(KitModel):
         x, _, _ = g(psi * z.to(self.device), e.to(self.device), sample_c=False)
         return ((x.float() + 1) / 2).clamp(0, 1)
 
-    @torch.no_grad()
-    def sample(self, n: int, labels=None, prompts: list[str] | None = None, seed: int | None = None,
-               z: torch.Tensor | None = None) -> torch.Tensor:
-        """n images in [0, 1] for ``prompts`` (one per image; a single prompt is repeated)."""
-        if labels is not None:
-            raise ValueError("this model is conditioned on descriptions: pass prompts=[...], not labels")
-        if prompts is None:
-            raise ValueError("this model draws what a description says: pass prompts=['a red striped mug', ...]")
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if len(prompts) == 1 and n > 1:
-            prompts = prompts * n
-        z = self.latents(n, seed, z)
-        if len(prompts) != len(z):
-            raise ValueError(f"{len(prompts)} prompts for {len(z)} samples")
-        return self.generate(z, self.embed_prompts(prompts))
+    def decode_latents(self, z: torch.Tensor, cond_inputs: torch.Tensor | None) -> torch.Tensor:
+        """The sampling contract's hook (``GeneratorModel.sample``): tokens -> sentence embeddings -> EMA images."""
+        return self.generate(z, self.condition(cond_inputs))
 
     def preview(self, n: int = 16) -> torch.Tensor | None:
         return None
@@ -316,13 +304,11 @@ class TextToImageGAN(KitModel):
         out = torch.cat([self.condition(rows[i:i + batch_size]).cpu() for i in range(0, len(rows), batch_size)])
         return out[inverse].view(*tokens.shape[:-1], -1)
 
-    def batch_extra(self, data) -> dict[str, torch.Tensor]:
+    def batch_extra(self, data: ProductData) -> dict[str, torch.Tensor]:
         """Sentence embeddings of every training phrasing of every item (N, T, embed_dim), and the attribute keys.
 
         The text encoder is frozen, so its embeddings are computed once here, not at every step.
         """
-        from .clip import rephrasings
-
         texts = rephrasings(data) or [data.descriptions]
         tokens = torch.stack([self.tokenizer.encode(t, check=False) for t in texts], dim=1)    # (N, T, L)
         return {"sent": self.embed_tokens(tokens), "keys": attribute_keys(data)}
@@ -331,7 +317,7 @@ class TextToImageGAN(KitModel):
         """What D sees: images after the DiffAugment transforms (if any)."""
         return diff_augment(x, self.augment) if self.augment else x
 
-    def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, ctx: TrainingContext) -> dict[str, torch.Tensor]:
         """One D step (real / mismatched / fake), then one G step (adversarial + KL + CLIP matching)."""
         c = self.config
         real = batch.x * 2 - 1                                                # (N, C, H, W) in [-1, 1]
@@ -386,12 +372,8 @@ class TextToImageGAN(KitModel):
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": d_real.detach().mean(),
                 "d_fake": d_fake.detach().mean(), "kl": kl.detach(), **logs}
 
-    def ema_decay_at(self, step: int) -> float:
-        """min(decay, (1 + step) / (10 + step)): early averages forget the random start quickly."""
-        return min(self.config.ema_decay, (1.0 + step) / (10.0 + step))
-
     def after_step(self, step: int) -> None:
-        ema_update(self.g_ema, self.generator, self.ema_decay_at(step))
+        ema_update(self.g_ema, self.generator, ema_decay_at(step, self.config.ema_decay))
 
     # -- validation -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -408,162 +390,7 @@ class TextToImageGAN(KitModel):
         v = F.normalize(e, dim=-1)
         return retrieval_recall(u, v, attribute_keys(part), n_candidates, ks=(1,), seed=seed)["R@1"]
 
-    def validation_metrics(self, data) -> dict[str, float]:
+    def validation_metrics(self, data: ProductData) -> dict[str, float]:
         """``val_rprec``: R-precision of ``val_samples`` EMA samples for the validation descriptions."""
         return {"val_rprec": self.r_precision(data, self.config.val_samples)}
 
-    # -- checkpoints ------------------------------------------------------------------------------
-
-def export_sampler(source: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
-                   truncation: float | None = None) -> Path:
-    """Write a generator-only checkpoint (frozen CLIP + EMA generator, in half precision) from a training one,
-    optionally with another sampling ``truncation``."""
-    from ..checkpoint import load_checkpoint, save_checkpoint
-    from .base import load_model
-
-    ckpt = load_checkpoint(source)
-    model = load_model(source)
-    if not isinstance(model, TextToImageGAN) or model.config.generator_only:
-        raise CheckpointError(f"{ckpt.path} is not a text-to-image GAN training checkpoint")
-    config = replace(model.config, generator_only=True)
-    if truncation is not None:
-        config = replace(config, truncation=truncation)
-    tensors = {}
-    for k, v in model.state_dict().items():
-        if k.startswith(("clip.", "g_ema.")) or k == "fixed_noise":
-            tensors[f"model/{k}"] = v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu()
-    keep = ("step", "recipe", "train_config", "history", "best_metric", "data_fingerprint", "seconds")
-    meta = {"arch": TextToImageGAN.arch, "config": asdict(config), **{k: ckpt.meta.get(k) for k in keep},
-            "exported_from": f"{ckpt.path} (CLIP + EMA generator, {str(dtype).replace('torch.', '')})"}
-    return save_checkpoint(out, tensors, meta)
-
-
-
-
-# -- measuring a text-to-image model -------------------------------------------------------------
-
-ATTRIBUTES = {"catalog": ("category", "colour", "pattern"), "fashion-mnist": ("label", "shade", "fit")}
-
-
-def prompt_set(dataset: str, combos: str = "seen", phrasing: str = "train", per: int = 10
-               ) -> tuple[list[str], dict[str, torch.Tensor]]:
-    """Prompts for every attribute combination, ``per`` of each, and the attribute indices they ask for.
-
-    dataset:  "catalog" or "fashion-mnist".
-    combos:   catalogue only: "seen" (combinations in the training data) or "heldout" (never seen).
-              Fashion-MNIST asks for all 10 x 3 x 3 (class, shade, fit) combinations.
-    phrasing: "train" cycles through the training templates, "paraphrase" through the held-out
-              templates (never used in training), or a template index.
-    Returns (prompts (M,), {attribute: (M,) value indices}).
-    """
-    if dataset == "catalog":
-        from ..data.catalog import (CATEGORIES, COLOURS, HELD_OUT_TEMPLATES, HELDOUT_COMBO_INDICES, PATTERNS,
-                                    SEEN_COMBOS, TRAIN_TEMPLATES, describe)
-
-        if combos not in ("seen", "heldout"):
-            raise ValueError(f"combos must be 'seen' or 'heldout', got {combos!r}")
-        table = SEEN_COMBOS if combos == "seen" else HELDOUT_COMBO_INDICES
-        templates = {"train": TRAIN_TEMPLATES, "paraphrase": HELD_OUT_TEMPLATES}.get(phrasing, (phrasing,))
-        rows = [(c, k, p, templates[(i * per + j) % len(templates)]) for i, (c, k, p) in enumerate(table) for j in range(per)]
-        prompts = [describe(CATEGORIES[c], COLOURS[k], PATTERNS[p], template=int(t)) for c, k, p, t in rows]
-    elif dataset == "fashion-mnist":
-        from ..data.attributes import FIT_WORDS, HELD_OUT_TEMPLATES, SHADE_WORDS, TEMPLATES, describe_fashion
-        from ..data.fashion_mnist import CLASS_NAMES
-
-        held = phrasing == "paraphrase"
-        n_t = len(HELD_OUT_TEMPLATES) if held else len(TEMPLATES)
-        table = [(c, s, f) for c in range(len(CLASS_NAMES)) for s in range(3) for f in range(3)]
-        rows = [(c, s, f, phrasing if isinstance(phrasing, int) else (i * per + j) % n_t)
-                for i, (c, s, f) in enumerate(table) for j in range(per)]
-        prompts = [describe_fashion(CLASS_NAMES[c], SHADE_WORDS[s], FIT_WORDS[f], int(t), held_out=held)
-                   for c, s, f, t in rows]
-    else:
-        raise ValueError(f"no prompt set for dataset {dataset!r}; use 'catalog' or 'fashion-mnist'")
-    names = ATTRIBUTES[dataset]
-    requested = {name: torch.tensor([r[i] for r in rows], dtype=torch.long) for i, name in enumerate(names)}
-    return prompts, requested
-
-
-def combo_keys(requested: dict[str, torch.Tensor], sizes: dict[str, int] | None = None) -> torch.Tensor:
-    """One integer per item, equal for the same requested attribute values (N,)."""
-    key = torch.zeros_like(next(iter(requested.values())))
-    for name in sorted(requested):
-        key = key * (sizes or {}).get(name, 16) + requested[name]
-    return key
-
-
-def observed_attributes(images: torch.Tensor, dataset: str, requested: dict[str, torch.Tensor],
-                        classifier=None) -> dict[str, torch.Tensor]:
-    """What generated images (N, C, H, W) in [0, 1] show, per attribute: (N,) value indices.
-
-    catalog:       the catalogue classifier's category, colour and pattern heads.
-    fashion-mnist: the Fashion-MNIST classifier's class; shade and fit from the pixel rules that
-                   wrote the descriptions (fit judged against the requested class).
-    ``classifier`` is a ``pgan_lib.evaluate.FeatureExtractor`` (default: the shipped one).
-    """
-    from ..evaluate import EXTRACTORS
-
-    if classifier is None:
-        from .gan import load_feature_model
-
-        classifier = load_feature_model(EXTRACTORS[dataset])
-    ext = classifier(images)
-    seen = {h: ext.predicted(h) for h in ext.logits}
-    if dataset == "fashion-mnist":
-        from ..data.attributes import fit_of, shade_of
-
-        seen["shade"] = shade_of(images)
-        seen["fit"] = fit_of(images, requested.get("label", seen["label"]))
-    return seen
-
-
-def attribute_accuracy(observed: dict[str, torch.Tensor], requested: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Share of images showing each requested attribute value, and ``all`` (every attribute at once)."""
-    ok = {name: observed[name].cpu() == want.cpu() for name, want in requested.items()}
-    out = {name: v.float().mean().item() for name, v in ok.items()}
-    out["all"] = torch.stack(list(ok.values())).all(0).float().mean().item()
-    return out
-
-
-@torch.no_grad()
-def generate_for_prompts(model, prompts: list[str], seed: int = 0, batch_size: int = 500) -> torch.Tensor:
-    """One image per prompt (N, C, H, W) in [0, 1], from a model with ``sample(n, prompts=..., z=...)``."""
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, len(prompts), batch_size):
-        part = prompts[i:i + batch_size]
-        z = torch.randn(len(part), model.config.latent_dim, generator=gen)
-        out.append(model.sample(len(part), prompts=part, z=z).cpu())
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def r_precision_of(images: torch.Tensor, prompts: list[str], keys: torch.Tensor, clip: CLIP,
-                   n_candidates: int = 100, seed: int = 0) -> float:
-    """R-precision: share of images whose own prompt is the CLIP's first choice among ``n_candidates``
-    prompts (the others ask for other attribute combinations)."""
-    u = torch.cat([clip.encode_images(images[i:i + 500]).cpu() for i in range(0, len(images), 500)])
-    with warnings.catch_warnings():                     # prompts read as the generator read them
-        warnings.simplefilter("ignore", TextWarning)
-        v = torch.cat([clip.encode_texts(prompts[i:i + 500]).cpu() for i in range(0, len(prompts), 500)])
-    return retrieval_recall(u, v, keys, n_candidates, ks=(1,), seed=seed)["R@1"]
-
-
-def evaluate_prompts(model, dataset: str, combos: str = "seen", phrasing: str = "train", per: int = 10,
-                     seed: int = 0, classifier=None, clip: CLIP | None = None) -> dict[str, Any]:
-    """Generate ``per`` images for every combination of a prompt set and measure them.
-
-    Returns {"n", "accuracy": {attribute: share, "all": share}, "r_precision", "images", "prompts",
-    "requested", "observed"}. R-precision uses ``clip`` (default: the model's own frozen CLIP).
-    """
-    prompts, requested = prompt_set(dataset, combos, phrasing, per)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TextWarning)     # held-out phrasings contain words never seen
-        images = generate_for_prompts(model, prompts, seed=seed)
-    observed = observed_attributes(images, dataset, requested, classifier)
-    out: dict[str, Any] = {"n": len(prompts), "accuracy": attribute_accuracy(observed, requested)}
-    clip = clip if clip is not None else getattr(model, "clip", None)
-    if clip is not None:
-        out["r_precision"] = r_precision_of(images, prompts, combo_keys(requested), clip, seed=seed)
-    out.update(images=images, prompts=prompts, requested=requested, observed=observed)
-    return out

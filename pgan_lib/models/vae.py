@@ -32,9 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..conditioning import make_condition
-from ..text import TextCondition, TextEncoder, TextEncoderConfig
-from .base import KitModel, config_from_dict
+from ..data.base import ProductData
+from ..data.batches import Batch, BatchIterator
+from ..text import ConditionEncoder, TextCondition, TextEncoder, TextEncoderConfig, make_condition
+from .base import GeneratorModel, TrainingContext, config_from_dict
 from .layers import channel_plan, down_block, down_steps, up_block
 
 LIKELIHOODS = ("bernoulli", "gaussian", "l1")
@@ -87,7 +88,7 @@ def reconstruction_nll(x: torch.Tensor, logits: torch.Tensor, likelihood: str) -
     return ab / LAPLACE_B + d * math.log(2 * LAPLACE_B)
 
 
-class VAE(KitModel):
+class VAE(GeneratorModel):
     """Convolutional VAE for 28x28 grey or 32/64 colour images, optionally conditional."""
 
     arch = "vae"
@@ -101,7 +102,7 @@ class VAE(KitModel):
         self.side, self.top = side, chans[-1]
         if c.cond == "text":        # a pre-trained Transformer, frozen: only the VAE learns
             encoder = TextEncoder(config_from_dict(TextEncoderConfig, c.text_encoder)).requires_grad_(False)
-            self.condition = TextCondition(encoder)
+            self.condition: ConditionEncoder | None = TextCondition(encoder)
         else:
             self.condition = make_condition(c.cond, c.cond_dim, c.num_classes, c.vocab)
         cdim = self.condition.dim if self.condition is not None else 0
@@ -115,7 +116,8 @@ class VAE(KitModel):
         self.to_stats = nn.Sequential(nn.Linear(flat + cdim, 256), nn.LeakyReLU(0.2), nn.Linear(256, 2 * c.latent_dim))
         # Decoder: (N, latent + cond) -> (N, 64, 7, 7) -> (N, 32, 14, 14) -> (N, 1, 28, 28) logits
         self.from_latent = nn.Sequential(nn.Linear(c.latent_dim + cdim, flat), nn.ReLU())
-        ups, rev = [], list(reversed(chans))
+        ups: list[nn.Module] = []
+        rev = list(reversed(chans))
         for c_a, c_b in zip(rev[:-1], rev[1:]):
             ups.append(up_block(c_a, c_b))
         ups.append(nn.ConvTranspose2d(rev[-1], c.channels, 4, 2, 1))
@@ -128,6 +130,7 @@ class VAE(KitModel):
         e.g. ``VAE.from_text_encoder(clip.text_encoder, channels=1, size=28)``."""
         cfg = VAEConfig(cond="text", cond_dim=encoder.config.embed_dim, text_encoder=asdict(encoder.config), **overrides)
         model = cls(cfg)
+        assert isinstance(model.condition, TextCondition)
         model.condition.encoder.load_state_dict(encoder.state_dict())
         return model
 
@@ -158,7 +161,8 @@ class VAE(KitModel):
         """Latents -> images in [0, 1] (the mean of p(x|z))."""
         return torch.sigmoid(self.decode_logits(z, c).float())
 
-    def losses(self, x: torch.Tensor, cond_inputs: torch.Tensor | None = None, beta: float | None = None) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, cond_inputs: torch.Tensor | None = None,
+               beta: float | None = None) -> dict[str, torch.Tensor]:
         """Per-item reconstruction NLL, KL and the beta-weighted loss, each (N,)."""
         c = self.cond_vector(cond_inputs)
         mu, logvar = self.encode(x, c)
@@ -175,7 +179,7 @@ class VAE(KitModel):
         return self.decode(mu, c)
 
     # -- trainer interface -----------------------------------------------------------
-    def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, ctx: TrainingContext) -> dict[str, torch.Tensor]:
         out = self.losses(batch.x, self.batch_cond(batch))
         loss = out["loss"].mean()
         ctx.step("main", loss)
@@ -184,8 +188,6 @@ class VAE(KitModel):
     @torch.no_grad()
     def evaluate(self, data, batch_size: int = 512) -> dict[str, float]:
         """Mean negative ELBO (nats/image), reconstruction NLL, KL and pixel MSE over a split."""
-        from ..data.batches import BatchIterator
-
         totals = {"neg_elbo": 0.0, "rec": 0.0, "kl": 0.0, "mse": 0.0}
         n = 0
         it = BatchIterator(data, batch_size, self.device, shuffle=False, drop_last=False, extra=self.batch_extra(data))
@@ -203,19 +205,15 @@ class VAE(KitModel):
         torch.set_rng_state(gen_state)
         return {k: v / max(n, 1) for k, v in totals.items()}
 
-    def validation_metrics(self, data) -> dict[str, float]:
+    def validation_metrics(self, data: ProductData) -> dict[str, float]:
         m = self.evaluate(data)
         return {"val_neg_elbo": m["neg_elbo"], "val_rec": m["rec"], "val_kl": m["kl"], "val_mse": m["mse"]}
 
-    @torch.no_grad()
-    def sample(self, n: int, labels=None, prompts: list[str] | None = None, seed: int | None = None,
-               z: torch.Tensor | None = None) -> torch.Tensor:
-        """n images in [0, 1] decoded from z ~ N(0, I) (or the z given), for the labels/prompts given."""
-        z = self.latents(n, seed, z)
-        cond = self.cond_inputs(labels, prompts, n=len(z)) if self.condition is not None else None
-        return self.decode(z.to(self.device), self.cond_vector(cond))
+    def decode_latents(self, z: torch.Tensor, cond_inputs: torch.Tensor | None) -> torch.Tensor:
+        """The sampling contract's hook (``GeneratorModel.sample``): decode z ~ N(0, I) under the condition."""
+        return self.decode(z, self.cond_vector(cond_inputs))
 
-    def preview(self, n: int = 16) -> torch.Tensor:
+    def preview(self, n: int = 16) -> torch.Tensor | None:
         z = self.fixed_noise[:n]
         if self.condition is None:
             return self.decode(z)

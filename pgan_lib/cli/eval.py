@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
+
+from ..data.base import SPLITS
+from ..eval import evaluate_samples, format_report, load_samples
+from .common import UserError, json_ready
 
 
 def register(sub) -> None:
@@ -28,22 +31,7 @@ def register(sub) -> None:
     ev.set_defaults(func=eval_command)
 
 
-def _json_ready(obj):
-    """NaN and infinity become null, so the file is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_ready(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def eval_command(args: argparse.Namespace) -> int:
-    from .cli import UserError
-    from .data.base import SPLITS
-    from .evaluate import evaluate_samples, format_report, load_samples
-
     splits = SPLITS + (("heldout",) if args.dataset == "catalog" else ())
     if args.split not in splits:
         raise UserError(f"--split {args.split!r}: {args.dataset} has the splits {', '.join(splits)}")
@@ -66,6 +54,6 @@ def eval_command(args: argparse.Namespace) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_json_ready(result), indent=2) + "\n", encoding="utf-8")
+        out.write_text(json.dumps(json_ready(result), indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
     return 0

@@ -1,22 +1,30 @@
 """Named training recipes: data + model + training settings for quick and full mode.
 
 ``pgan train vae-fashion --mode full`` runs exactly what ``run_recipe("vae-fashion", "full")``
-runs; the shipped checkpoints under ``checkpoints/`` were made this way.
+runs; the shipped checkpoints under ``checkpoints/`` were made this way. One module per
+model family registers its recipes (``FAMILIES``); a recipe's ``build(train, mode)`` gets
+the training split and the run mode, and returns the model, with any validation judges
+(``pgan_lib.eval.judges``) attached.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from .conditioning import Tokenizer
-from .config import get_mode
-from .data import load_dataset
-from .data.base import ProductData
-from .models.base import KitModel
-from .train import TrainConfig, Trainer, TrainResult, data_fingerprint
+from .. import pretrained
+from ..config import ModeSettings, get_mode
+from ..data import load_dataset
+from ..data.base import ProductData
+from ..models.base import KitModel
+from ..text import TextTokenizer
+from ..train import TrainConfig, Trainer, TrainResult, data_fingerprint
+
+#: The modules that register recipes, one per model family.
+FAMILIES = ("vae", "classifier", "gan", "t2i", "robust")
 
 
 @dataclass(frozen=True)
@@ -26,7 +34,7 @@ class Recipe:
     name: str
     summary: str
     source: str
-    build: Callable[[ProductData], KitModel]
+    build: Callable[[ProductData, ModeSettings], KitModel]
     quick: TrainConfig
     full: TrainConfig
     size: int | None = None
@@ -44,32 +52,26 @@ def register(recipe: Recipe) -> Recipe:
 
 
 def get_recipe(name: str) -> Recipe:
-    _load_all()
+    all_recipes()
     if name not in RECIPES:
         raise KeyError(f"Unknown recipe {name!r}. Known recipes: {', '.join(sorted(RECIPES))}.")
     return RECIPES[name]
 
 
-def _load_all() -> None:
-    """Import the modules that register recipes (each model family registers its own)."""
-    import importlib
-
-    for mod in ("pgan_lib.recipes_vae", "pgan_lib.recipes_classifier", "pgan_lib.recipes_gan", "pgan_lib.recipes_t2i",
-                "pgan_lib.recipes_robust"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as err:
-            if err.name != mod:
-                raise
+def all_recipes() -> dict[str, Recipe]:
+    """Every registered recipe, by name (importing the family modules registers them)."""
+    for family in FAMILIES:
+        importlib.import_module(f"{__name__}.{family}")
+    return RECIPES
 
 
 def vocabulary(data: ProductData) -> tuple[str, ...]:
     """The words of a split's descriptions, most common first (the description encoder's vocabulary)."""
-    return Tokenizer.build(data.descriptions).vocab
+    return TextTokenizer.build(data.descriptions).vocab
 
 
 def run_recipe(name: str, mode: str | None = None, out: str | Path | None = None, resume: bool = False,
-               device: str | None = None, overrides: dict | None = None) -> tuple[KitModel, TrainResult]:
+               device: str | torch.device | None = None, overrides: dict | None = None) -> tuple[KitModel, TrainResult]:
     """Load the recipe's data, build its model and train it; returns the trained model and the result."""
     recipe = get_recipe(name)
     settings = get_mode(mode)
@@ -81,9 +83,23 @@ def run_recipe(name: str, mode: str | None = None, out: str | Path | None = None
     print(f"recipe {name} ({settings.name} mode): {recipe.summary}")
     print(f"  data: {len(train)} train / {len(val)} val images from {recipe.source}")
     torch.manual_seed(cfg.seed)  # the same initial weights for the same seed
-    model = recipe.build(train)
+    model = recipe.build(train, settings)
     out = Path(out) if out is not None else Path("runs") / f"{name}-{settings.name}"
     trainer = Trainer(cfg, out, device=device, data_fingerprint=data_fingerprint(train), recipe=name)
     result = trainer.fit(model, train, val, resume=resume)
     print(f"  finished at step {result.steps} in {result.seconds:.1f} s; checkpoints in {out}")
     return model, result
+
+
+def load_or_train(name: str, recipe: str | None = None, mode: str | None = None,
+                  device: str | torch.device | None = None, overrides: dict | None = None) -> KitModel:
+    """The shipped model ``name`` if it is present and verifies, else train ``recipe`` now (quick mode on a laptop).
+
+    ``overrides`` change the fallback run's TrainConfig, e.g. ``{"progress": False}``.
+    """
+    if pretrained.available(name):
+        return pretrained.load(name, device=device or "cpu")
+    recipe = recipe or pretrained.SHIPPED[name].recipe
+    print(f"{name}: no verified shipped checkpoint; training recipe {recipe} instead.")
+    model, _ = run_recipe(recipe, mode=mode, device=device, overrides=overrides)
+    return model

@@ -5,6 +5,12 @@ import argparse
 import warnings
 from pathlib import Path
 
+from ..data import load_dataset
+from ..data.fashion_mnist import download
+from ..data.folder import FolderDataError, FolderDataWarning, load_folder_with_report
+from ..viz import show_grid
+from .common import UserError
+
 
 def register(sub) -> None:
     data = sub.add_parser("data", help="look at the product data sources")
@@ -31,14 +37,9 @@ def _splits_for(source: str) -> tuple[str, ...]:
 
 
 def show_command(args: argparse.Namespace) -> int:
-    from .cli import UserError
-    from .data import load_dataset
-
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     if args.source.startswith("folder:"):
-        from .data.folder import FolderDataError, FolderDataWarning, load_folder_with_report
-
         path = Path(args.source[len("folder:"):]).expanduser()
         try:
             data, report = load_folder_with_report(path, "all", size=args.size or 32, channels=args.channels or 3,
@@ -63,19 +64,15 @@ def show_command(args: argparse.Namespace) -> int:
     for text in picked.descriptions[:8]:
         print(f"  - {text}")
     if args.out:
-        import matplotlib
+        import matplotlib  # set a file backend before pyplot is first imported
 
-        matplotlib.use("Agg")
-        from .viz import show_grid
-
+        matplotlib.use("Agg")  # a file, not a window: before pyplot is first used
         show_grid(picked.images, picked.descriptions, ncols=8, title=f"{examples.name} [{examples.split}]", out=args.out)
         print(f"wrote {args.out}")
     return 0
 
 
 def download_command(args: argparse.Namespace) -> int:
-    from .data.fashion_mnist import download
-
     folder = download()
     print(f"Fashion-MNIST verified in {folder}")
     return 0

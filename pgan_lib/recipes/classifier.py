@@ -5,11 +5,17 @@
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from .models.classifier import Classifier, ClassifierConfig
-from .recipes import Recipe, get_recipe, register
-from .train import TrainConfig
+from ..config import ModeSettings
+from ..data import load_dataset
+from ..data.base import ProductData
+from ..models.base import load_model
+from ..models.classifier import Classifier, ClassifierConfig
+from ..pretrained import export
+from ..train import TrainConfig
+from . import Recipe, get_recipe, register
 
 FASHION_WIDTHS = (16, 32, 64)
 CATALOG_HEADS = ("category", "colour", "pattern")
@@ -23,13 +29,13 @@ _FULL_CATALOG = TrainConfig(max_steps=1500, batch_size=128, lr=3e-3, log_every=5
                             early_stop_metric="val_acc", early_stop_mode="max", patience=2, lr_schedule="cosine")
 
 
-def _fashion(train) -> Classifier:
+def _fashion(train: ProductData, mode: ModeSettings) -> Classifier:
     return Classifier(ClassifierConfig(channels=1, size=28, widths=FASHION_WIDTHS, feature_dim=128,
                                        heads=("label",), head_sizes=(train.num_classes,),
                                        value_names=tuple(train.class_names)))
 
 
-def _catalog(train) -> Classifier:
+def _catalog(train: ProductData, mode: ModeSettings) -> Classifier:
     sizes = tuple(len(train.attribute_values[h]) for h in CATALOG_HEADS)
     names = tuple(v for h in CATALOG_HEADS for v in train.attribute_values[h])
     # No flips: the catalogue always draws a product facing the same way (mug handles, sneaker toes).
@@ -51,16 +57,11 @@ def export_classifier(run_dir: str | Path, name: str, console_log: str | Path | 
     then the classifier is measured on the whole test split, and the result is
     added to the JSON sidecar (``test_accuracy``, ``test_metrics``) and to the
     log, with the validations the run made after its best step and ``note``.
-    Returns the stem and the sha256 to publish with ``ship(...)``.
+    Returns the stem and the weights' sha256 (publish with ``pretrained.add_to_manifest``).
     """
-    import json
-
-    from .data import load_dataset
-    from .models.base import load_model
-    from .pretrained import export
-
     stem, digest = export(Path(run_dir) / "best", name, console_log=console_log)
     model = load_model(stem)
+    assert isinstance(model, Classifier), f"{stem} is a {model.arch}, not a classifier"
     sidecar = stem.with_suffix(".json")
     meta = json.loads(sidecar.read_text())
     recipe = get_recipe(meta["recipe"])

@@ -1,6 +1,7 @@
-"""From words to vectors: the kit's tokeniser and a small Transformer text encoder.
+"""From words to token ids: the kit's one tokeniser.
 
-A description such as "A red, striped T-shirt!" goes through three steps:
+A description such as "A red, striped T-shirt!" goes through two steps here
+(a third, ``pgan_lib.text.encoder``, turns the ids into vectors):
 
 1. **Normalise** (``normalise``): Unicode is folded to ASCII ("café" -> "cafe",
    typographic dashes -> "-"), everything is lower-cased, punctuation splits
@@ -19,12 +20,6 @@ A description such as "A red, striped T-shirt!" goes through three steps:
    the unknown-word token. The vocabulary is a tuple of strings in the
    model's config, so it is saved inside every checkpoint and comes back
    with it.
-
-3. **Encode** with ``TextEncoder``: token and position embeddings, a few
-   Transformer blocks of masked self-attention ("Attention Is All You Need",
-   Vaswani et al. 2017), giving one vector per word (*word embeddings*) and
-   their masked mean, projected, as one vector per description (*sentence
-   embedding*).
 
 What happens with awkward input (``TextTokenizer.encode``):
 
@@ -48,19 +43,15 @@ inside a model.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import unicodedata
 import warnings
 from collections import Counter
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from .conditioning import PAD, UNK, ConditionEncoder
+PAD, UNK = "<pad>", "<unk>"
 
 # ----------------------------------------------------------------------------- normalisation
 
@@ -153,6 +144,12 @@ def normalise(text: str) -> list[str]:
             out.append(words[i])
             i += 1
     return [singular(w) for w in out]
+
+
+def split_words(text: str) -> list[str]:
+    """Lower-cased words and numbers of ``text``, hyphenated words kept whole: the plain split
+    (no folding, compounding or singular forms) that evaluation uses to find attribute phrases."""
+    return _WORD.findall(text.lower())
 
 
 # ----------------------------------------------------------------------------- the tokeniser
@@ -266,149 +263,3 @@ class TextTokenizer:
     def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
         """Ids of one description back to its (normalised) words, padding left out."""
         return " ".join(self.vocab[int(i)] for i in ids if int(i) != 0)
-
-
-# ----------------------------------------------------------------------------- the encoder
-
-
-@dataclass
-class TextEncoderConfig:
-    vocab: tuple[str, ...] = ()
-    max_len: int = 16
-    d_model: int = 64          # width of every word vector inside the encoder
-    n_layers: int = 2
-    n_heads: int = 4
-    mlp_ratio: int = 4         # hidden width of each block's MLP = mlp_ratio * d_model
-    embed_dim: int = 64        # size of the sentence embedding
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention with a padding mask.
-
-        Attention(Q, K, V) = softmax(Q K^T / sqrt(d_head) + M) V,   Q = X W_q, K = X W_k, V = X W_v
-
-    computed for ``n_heads`` heads of width d_head = d_model / n_heads side by
-    side, their outputs concatenated and mixed by W_o. M is 0 where the key is
-    a word and a large negative number where it is padding, so no word ever
-    attends to padding (its softmax weight is 0).
-    """
-
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.n_heads = n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        n, length, d = x.shape
-        h = self.n_heads
-        q, k, v = self.qkv(x).split(d, dim=2)                            # (N, L, d) each
-        q, k, v = (t.view(n, length, h, d // h).transpose(1, 2) for t in (q, k, v))  # (N, h, L, d_head)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(d // h)             # (N, h, L, L)
-        scores = scores.masked_fill(~keep[:, None, None, :], -1e9)       # padding keys get no weight
-        weights = self.dropout(scores.softmax(dim=-1))                   # (N, h, L, L), rows sum to 1
-        y = (weights @ v).transpose(1, 2).reshape(n, length, d)          # (N, L, d)
-        return self.out(y)
-
-
-class Block(nn.Module):
-    """A pre-norm Transformer block: x + Attention(LN(x)), then x + MLP(LN(x))."""
-
-    def __init__(self, d_model: int, n_heads: int, mlp_ratio: int, dropout: float) -> None:
-        super().__init__()
-        self.ln1 = nn.LayerNorm(d_model)
-        self.attn = SelfAttention(d_model, n_heads, dropout)
-        self.ln2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
-                                 nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
-
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), keep)                             # (N, L, d)
-        return x + self.mlp(self.ln2(x))                                 # (N, L, d)
-
-
-class TextEncoder(nn.Module):
-    """Token ids (N, L) -> word embeddings (N, L, d_model) and a sentence embedding (N, embed_dim).
-
-        h_0 = E_token[ids] + E_position[0..L-1]
-        h_l = Block_l(h_{l-1}),  l = 1..n_layers          (words attend to every word, never to padding)
-        words    = LN(h_L)
-        sentence = W (sum_i m_i words_i / sum_i m_i)      m_i = 1 for a word, 0 for padding
-
-    Because padding is masked in the attention and left out of the mean,
-    adding padding never changes the sentence embedding.
-    """
-
-    def __init__(self, config: TextEncoderConfig) -> None:
-        super().__init__()
-        c = config
-        self.config = c
-        self.tokenizer = TextTokenizer(c.vocab, max_len=c.max_len)
-        self.token_embed = nn.Embedding(len(self.tokenizer), c.d_model, padding_idx=0)   # (V, d)
-        self.pos_embed = nn.Parameter(torch.zeros(c.max_len, c.d_model))                  # (L, d)
-        self.blocks = nn.ModuleList(Block(c.d_model, c.n_heads, c.mlp_ratio, c.dropout) for _ in range(c.n_layers))
-        self.ln = nn.LayerNorm(c.d_model)
-        self.proj = nn.Linear(c.d_model, c.embed_dim)
-        nn.init.normal_(self.token_embed.weight, 0.0, 0.02)
-        nn.init.normal_(self.pos_embed, 0.0, 0.02)
-
-    def word_embeddings(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(N, L) ids -> (N, L, d_model) contextual word vectors (rows at padding positions are meaningless)."""
-        if tokens.shape[1] > self.config.max_len:
-            raise ValueError(f"token tensor has {tokens.shape[1]} positions; this encoder reads at most {self.config.max_len}")
-        keep = tokens != 0                                                # (N, L) True at words
-        h = self.token_embed(tokens) + self.pos_embed[: tokens.shape[1]]  # (N, L, d)
-        for block in self.blocks:
-            h = block(h, keep)
-        return self.ln(h)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(N, L) ids -> sentence embeddings (N, embed_dim)."""
-        words = self.word_embeddings(tokens)                               # (N, L, d)
-        m = (tokens != 0).unsqueeze(-1).to(words.dtype)                    # (N, L, 1)
-        mean = (words * m).sum(1) / m.sum(1).clamp(min=1.0)               # (N, d)
-        return self.proj(mean)                                             # (N, embed_dim)
-
-
-class TextCondition(ConditionEncoder):
-    """A (pre-trained, usually frozen) ``TextEncoder`` behind the kit's condition interface.
-
-        c = normalise(TextEncoder(tokens))       (N, embed_dim), unit length
-
-    Any conditional model can use it like the bag-of-words encoder:
-    ``inputs_for(data)`` -> tokens (N, max_len), ``inputs_from_prompts(texts)``
-    -> tokens (checked: see ``TextTokenizer.encode``), ``forward(tokens)`` -> c.
-    """
-
-    kind = "description"
-
-    def __init__(self, encoder: TextEncoder, normalise_output: bool = True) -> None:
-        super().__init__(encoder.config.embed_dim)
-        self.encoder = encoder
-        self.normalise_output = normalise_output
-
-    @property
-    def tokenizer(self) -> TextTokenizer:
-        return self.encoder.tokenizer
-
-    def inputs_for(self, data) -> torch.Tensor:
-        return self.tokenizer.encode(data.descriptions, check=False)
-
-    def inputs_from_prompts(self, prompts: list[str]) -> torch.Tensor:
-        return self.tokenizer.encode(list(prompts), check=True)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        e = self.encoder(tokens.to(self.encoder.pos_embed.device))       # (N, embed_dim)
-        return F.normalize(e, dim=-1) if self.normalise_output else e
-
-
-__all__ = [
-    "COMPOUNDS", "SYNONYMS", "TextWarning", "fold_to_ascii", "singular", "normalise", "TextTokenizer",
-    "TextEncoderConfig", "SelfAttention", "Block", "TextEncoder", "TextCondition",
-]

@@ -1,9 +1,11 @@
 """Recipes for the VAE family (notebooks 01-02)."""
 from __future__ import annotations
 
-from .models.vae import VAE, VAEConfig
-from .recipes import Recipe, register, vocabulary
-from .train import TrainConfig
+from ..config import ModeSettings
+from ..data.base import ProductData
+from ..models.vae import VAE, VAEConfig
+from ..train import TrainConfig
+from . import Recipe, register, vocabulary
 
 VAE_QUICK = TrainConfig(max_steps=300, batch_size=128, lr=1e-3, log_every=20, val_every=100, checkpoint_every=100,
                      early_stop_metric="val_neg_elbo", patience=3)
@@ -12,7 +14,7 @@ VAE_FULL = TrainConfig(max_steps=4000, batch_size=128, lr=1e-3, log_every=100, v
 
 
 def _vae(channels: int, size: int, cond: str = "none"):
-    def build(train):
+    def build(train: ProductData, mode: ModeSettings) -> VAE:
         return VAE(VAEConfig(channels=channels, size=size, latent_dim=16, cond=cond,
                              num_classes=train.num_classes,
                              vocab=vocabulary(train) if cond == "description" else ()))

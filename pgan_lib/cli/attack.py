@@ -5,6 +5,11 @@ import argparse
 import json
 from pathlib import Path
 
+from ..attacks import Attack, robust_accuracy
+from ..data import load_dataset
+from ..models.classifier import Classifier
+from .common import UserError, add_model_args, resolve_model
+
 
 def register(sub) -> None:
     at = sub.add_parser(
@@ -12,8 +17,7 @@ def register(sub) -> None:
         description="Attack a classifier on the Fashion-MNIST test split and print its clean and robust "
                     "accuracy, with every setting of the attack. Example: "
                     "pgan attack --model fashion-classifier-robust --attack pgd --eps 0.1 --steps 20 --restarts 1")
-    at.add_argument("--model", default=None, help="a shipped classifier, e.g. fashion-classifier or fashion-classifier-robust")
-    at.add_argument("--checkpoint", default=None, help="or a classifier checkpoint (.safetensors/.json pair, or a run folder)")
+    add_model_args(at)
     at.add_argument("--attack", choices=("fgsm", "pgd"), default="pgd", help="default: pgd")
     at.add_argument("--norm", choices=("linf", "l2"), default="linf", help="the budget's norm (default: linf)")
     at.add_argument("--eps", type=float, default=0.1, help="budget, pixels in [0, 1] (default: 0.1)")
@@ -28,33 +32,16 @@ def register(sub) -> None:
     at.add_argument("--seed", type=int, default=0, help="seed of the random starts (default: 0)")
     at.add_argument("--batch-size", type=int, default=500)
     at.add_argument("--json", default=None, help="also write the results to this JSON file")
-    at.add_argument("--device", default="cpu", help="cpu, cuda, mps (default: cpu)")
     at.set_defaults(func=attack_command)
 
 
-def _load_classifier(args: argparse.Namespace):
-    from . import pretrained
-    from .cli import UserError
-    from .models.base import load_model
-
-    from . import defenses  # noqa: F401  (registers the adversarial-training architecture of run folders)
-
-    if bool(args.model) == bool(args.checkpoint):
-        raise UserError("give exactly one of --model NAME or --checkpoint PATH")
-    if args.model:
-        try:
-            model = pretrained.load(args.model, device=args.device)
-        except KeyError as err:
-            raise UserError(err.args[0]) from None
-        where = args.model
-    else:
-        path = Path(args.checkpoint)
-        if path.is_dir():
-            path = path / ("best" if (path / "best.json").exists() else "last")
-        model = load_model(path, device=args.device)
-        where = str(path)
-    if not hasattr(model, "check_input") or getattr(model, "arch", "") not in ("classifier", "classifier-adv"):
-        raise UserError(f"{where} is not a classifier (architecture {getattr(model, 'arch', '?')!r})")
+def _load_classifier(args: argparse.Namespace) -> tuple[Classifier, str]:
+    try:
+        model, where = resolve_model(args)
+    except KeyError as err:
+        raise UserError(err.args[0]) from None
+    if not isinstance(model, Classifier):
+        raise UserError(f"{where} is not a classifier (architecture {model.arch!r})")
     if (model.config.channels, model.config.size) != (1, 28):
         raise UserError(f"{where} is not a Fashion-MNIST classifier (it takes {model.config.channels}x{model.config.size}"
                         f"x{model.config.size} images)")
@@ -62,10 +49,6 @@ def _load_classifier(args: argparse.Namespace):
 
 
 def attack_command(args: argparse.Namespace) -> int:
-    from .attacks import Attack, robust_accuracy
-    from .cli import UserError
-    from .data import load_dataset
-
     if not args.eps >= 0:
         raise UserError(f"--eps must be >= 0, got {args.eps}")
     if args.steps < 1 or args.restarts < 1:

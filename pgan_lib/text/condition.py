@@ -13,56 +13,14 @@ touching the model:
 """
 from __future__ import annotations
 
-import re
-import warnings
-from collections import Counter
 from typing import Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-PAD, UNK = "<pad>", "<unk>"
-_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-
-
-class Tokenizer:
-    """Lower-cases, splits into words, and maps each word to an id (0 = padding, 1 = unknown word)."""
-
-    def __init__(self, vocab: Iterable[str], max_len: int = 16) -> None:
-        words = list(vocab)
-        if words[:2] != [PAD, UNK]:
-            words = [PAD, UNK] + [w for w in words if w not in (PAD, UNK)]
-        self.vocab = tuple(words)
-        self.index = {w: i for i, w in enumerate(self.vocab)}
-        self.max_len = max_len
-
-    @staticmethod
-    def words(text: str) -> list[str]:
-        return _WORD.findall(text.lower())
-
-    def known_words(self, text: str) -> list[str]:
-        """Words of ``text``; a hyphenated word the vocabulary lacks ("slim-fit") is split into its parts."""
-        out: list[str] = []
-        for w in self.words(text):
-            out.extend([w] if w in self.index or "-" not in w else w.split("-"))
-        return out
-
-    @classmethod
-    def build(cls, texts: Iterable[str], max_len: int = 16, min_count: int = 1) -> "Tokenizer":
-        """A vocabulary of every word seen at least ``min_count`` times in ``texts``, most common first."""
-        counts = Counter(w for t in texts for w in cls.words(t))
-        return cls([w for w, n in counts.most_common() if n >= min_count], max_len=max_len)
-
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        """Token ids (N, max_len), padded with 0; words beyond max_len are dropped."""
-        out = torch.zeros(len(texts), self.max_len, dtype=torch.long)
-        for i, t in enumerate(texts):
-            ids = [self.index.get(w, 1) for w in self.known_words(t)][: self.max_len]
-            out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        return out
-
-    def unknown_words(self, text: str) -> list[str]:
-        return [w for w in self.known_words(text) if w not in self.index]
+from .encoder import TextEncoder
+from .tokenizer import TextTokenizer, normalise
 
 
 class ConditionEncoder(nn.Module):
@@ -110,36 +68,66 @@ class LabelEncoder(ConditionEncoder):
 class BagOfWordsEncoder(ConditionEncoder):
     """c = MLP(mean of the word vectors of the description); word order is ignored.
 
-    Padding and words the vocabulary does not know are left out of the mean, so
-    an unknown word is ignored rather than pulling the condition somewhere no
-    training description ever went.
+    Descriptions are read by the kit's one tokeniser (``TextTokenizer``): words a
+    vocabulary does not know are left out with a ``TextWarning``, so an unknown
+    word is ignored rather than pulling the condition somewhere no training
+    description ever went; padding and ``<unk>`` are left out of the mean.
     """
 
     kind = "description"
 
     def __init__(self, vocab: Iterable[str], dim: int, max_len: int = 16) -> None:
         super().__init__(dim)
-        self.tokenizer = Tokenizer(vocab, max_len=max_len)
+        # Vocabularies saved before the tokeniser normalised words hold e.g. "t-shirt": read it as "tshirt",
+        # at the same id, so older checkpoints keep their embeddings.
+        words = [w if w.startswith("<") else " ".join(normalise(w)) or w for w in vocab]
+        self.tokenizer = TextTokenizer(words, max_len=max_len)
         self.embed = nn.Embedding(len(self.tokenizer.vocab), dim, padding_idx=0)
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def inputs_for(self, data) -> torch.Tensor:
-        return self.tokenizer.encode(data.descriptions)
+        return self.tokenizer.encode(data.descriptions, check=False)
 
     def inputs_from_prompts(self, prompts: list[str]) -> torch.Tensor:
-        for p in set(prompts):
-            if not self.tokenizer.words(p):
-                raise ValueError(f"The description {p!r} has no words; describe the product, e.g. 'a dark slim ankle boot'.")
-            unknown = self.tokenizer.unknown_words(p)
-            if unknown:
-                warnings.warn(f"{p!r}: words this model never saw in training are ignored: {', '.join(unknown)}", stacklevel=2)
-        return self.tokenizer.encode(prompts)
+        return self.tokenizer.encode(list(prompts), check=True)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         mask = (tokens > 1).unsqueeze(-1).float()           # (N, L, 1): not padding (0), not unknown (1)
         vecs = self.embed(tokens) * mask                     # (N, L, dim)
         mean = vecs.sum(1) / mask.sum(1).clamp(min=1.0)      # (N, dim)
         return self.mlp(mean)
+
+
+class TextCondition(ConditionEncoder):
+    """A (pre-trained, usually frozen) ``TextEncoder`` behind the kit's condition interface.
+
+        c = normalise(TextEncoder(tokens))       (N, embed_dim), unit length
+
+    Any conditional model can use it like the bag-of-words encoder:
+    ``inputs_for(data)`` -> tokens (N, max_len), ``inputs_from_prompts(texts)``
+    -> tokens (checked: see ``TextTokenizer.encode``), ``forward(tokens)`` -> c.
+    """
+
+    kind = "description"
+
+    def __init__(self, encoder: TextEncoder, normalise_output: bool = True) -> None:
+        super().__init__(encoder.config.embed_dim)
+        self.encoder = encoder
+        self.normalise_output = normalise_output
+
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        return self.encoder.tokenizer
+
+    def inputs_for(self, data) -> torch.Tensor:
+        return self.tokenizer.encode(data.descriptions, check=False)
+
+    def inputs_from_prompts(self, prompts: list[str]) -> torch.Tensor:
+        return self.tokenizer.encode(list(prompts), check=True)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        e = self.encoder(tokens.to(self.encoder.pos_embed.device))       # (N, embed_dim)
+        return F.normalize(e, dim=-1) if self.normalise_output else e
 
 
 def make_condition(kind: str, dim: int, num_classes: int = 0, vocab: Iterable[str] = ()) -> ConditionEncoder | None:
@@ -153,6 +141,6 @@ def make_condition(kind: str, dim: int, num_classes: int = 0, vocab: Iterable[st
     if kind == "description":
         vocab = list(vocab)
         if not vocab:
-            raise ValueError("a description-conditioned model needs a vocabulary (build it with Tokenizer.build)")
+            raise ValueError("a description-conditioned model needs a vocabulary (build it with TextTokenizer.build)")
         return BagOfWordsEncoder(vocab, dim)
     raise ValueError(f"Unknown condition kind {kind!r}: use 'none', 'label' or 'description'.")

@@ -10,15 +10,20 @@ it trains the CLIP recipe first (in the same mode).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
-from .models.clip import CLIP, CLIPConfig
-from .recipes import Recipe, register
-from .recipes_vae import VAE_FULL, VAE_QUICK
-from .text import TextTokenizer
-from .train import TrainConfig
+from .. import pretrained
+from ..config import ModeSettings
+from ..data.base import ProductData
+from ..models.base import load_model
+from ..models.clip import CLIP, CLIPConfig
+from ..models.t2i import TextToImageGAN
+from ..models.vae import VAE
+from ..text import TextTokenizer
+from ..train import TrainConfig
+from . import Recipe, register, run_recipe
+from .vae import VAE_FULL, VAE_QUICK
 
 #: data source -> (shipped CLIP name, CLIP recipe)
 CLIPS = {"catalog": ("catalog-clip", "clip-catalog"), "fashion-mnist": ("fashion-clip", "clip-fashion")}
@@ -29,7 +34,7 @@ _CLIP_FULL = TrainConfig(max_steps=600, batch_size=256, lr=2e-3, log_every=25, v
                          early_stop_metric="val_t2i_R@1", early_stop_mode="max", patience=100, lr_schedule="cosine")
 
 
-def _clip(train) -> CLIP:
+def _clip(train: ProductData, mode: ModeSettings) -> CLIP:
     vocab = TextTokenizer.build(train.descriptions).vocab
     return CLIP(CLIPConfig(channels=train.channels, size=train.size, image_width=16, embed_dim=64, vocab=vocab,
                            max_len=16, d_model=64, n_layers=2, n_heads=4))
@@ -41,22 +46,18 @@ register(Recipe("clip-fashion", "mini CLIP (CNN + 2-layer Transformer, symmetric
                 "fashion-mnist", _clip, _CLIP_QUICK, _CLIP_FULL))
 
 
-def pretrained_clip(source: str, mode: str | None = None) -> CLIP:
+def pretrained_clip(source: str, mode: ModeSettings) -> CLIP:
     """The pre-trained CLIP for ``source``: shipped, else a finished run, else trained now."""
-    from . import pretrained
-    from .config import get_mode
-    from .models.base import load_model
-    from .recipes import run_recipe
-
     name, recipe = CLIPS[source]
     if pretrained.available(name):
-        return pretrained.load(name)
-    run = Path("runs") / f"{recipe}-{get_mode(mode).name}" / "best.json"
-    if run.exists():
+        model = pretrained.load(name)
+    elif (run := Path("runs") / f"{recipe}-{mode.name}" / "best.json").exists():
         print(f"{name}: not shipped; using {run.with_suffix('')}")
-        return load_model(run)
-    print(f"{name}: not shipped and no finished run; training recipe {recipe} first.")
-    model, _ = run_recipe(recipe, mode=mode)
+        model = load_model(run)
+    else:
+        print(f"{name}: not shipped and no finished run; training recipe {recipe} first.")
+        model, _ = run_recipe(recipe, mode=mode.name)
+    assert isinstance(model, CLIP), f"{name} is a {model.arch}, not a CLIP"
     return model
 
 
@@ -71,11 +72,9 @@ _T2I_FULL_CATALOG = replace(_T2I_FULL, max_steps=4500)
 
 
 def _t2i(source: str, g_width: int):
-    def build(train):
-        from .models.t2i import TextToImageGAN
-
-        full = len(train) > 10_000  # quick mode keeps a few thousand training images
-        clip = pretrained_clip(source, "full" if full else "quick")
+    def build(train: ProductData, mode: ModeSettings) -> TextToImageGAN:
+        full = mode.name == "full"
+        clip = pretrained_clip(source, mode)
         return TextToImageGAN.from_clip(clip, latent_dim=64, cond_dim=64, g_width=g_width, d_width=64,
                                         kl_weight=0.02, diversity_weight=0.05, match_weight=0.0, diffaug="",
                                         beta1=0.0, beta2=0.999, lr_d_scale=1.0, ema_decay=0.999,
@@ -83,16 +82,15 @@ def _t2i(source: str, g_width: int):
     return build
 
 
-def _cvae_clip(train):
+def _cvae_clip(train: ProductData, mode: ModeSettings) -> VAE:
     """The conditional VAE of notebook 02 with the CLIP's frozen Transformer in place of its bag of words."""
-    from .models.vae import VAE
-
-    clip = pretrained_clip("fashion-mnist", "full" if len(train) > 10_000 else "quick")
+    clip = pretrained_clip("fashion-mnist", mode)
     return VAE.from_text_encoder(clip.text_encoder, channels=train.channels, size=train.size, latent_dim=16)
 
 
 register(Recipe("t2i-catalog", "text-conditioned GAN (CLIP text embedding, conditioning augmentation, FiLM blocks, "
-                "matching-aware D) on the colour catalogue", "catalog", _t2i("catalog", 48), _T2I_QUICK, _T2I_FULL_CATALOG, size=32))
+                "matching-aware D) on the colour catalogue", "catalog", _t2i("catalog", 48), _T2I_QUICK, _T2I_FULL_CATALOG,
+                size=32))
 register(Recipe("t2i-fashion", "text-conditioned GAN (CLIP text embedding, conditioning augmentation, FiLM blocks, "
                 "matching-aware D) on Fashion-MNIST", "fashion-mnist", _t2i("fashion-mnist", 64), _T2I_QUICK, _T2I_FULL))
 register(Recipe("cvae-fashion-clip", "VAE conditioned on the description through fashion-clip's frozen Transformer "
@@ -102,12 +100,8 @@ register(Recipe("cvae-fashion-clip", "VAE conditioned on the description through
 def export_t2i(checkpoint: str | Path, name: str, console_log: str | Path | None = None,
                truncation: float | None = None) -> tuple[Path, str]:
     """Ship a finished text-to-image run as ``checkpoints/<name>``: frozen CLIP + EMA generator in half
-    precision (``export_sampler``, with the sampling ``truncation`` if given), and ``<name>.log`` with the
-    validation history and the console lines. Returns the stem and the sha256 to publish with ``ship(...)``."""
-    from .models.t2i import export_sampler
-    from .pretrained import checkpoint_dir, write_log
-
-    stem = export_sampler(checkpoint, checkpoint_dir() / name, truncation=truncation)
-    truncation = json.loads(stem.with_suffix(".json").read_text())["config"].get("truncation", 1.0)
-    digest = write_log(stem, console_log, notes=(f"# sampling: truncation psi = {truncation} (samples use psi * z)",))
-    return stem, digest
+    precision (``pretrained.export_sampler``, with the sampling ``truncation`` if given), and ``<name>.log``
+    with the validation history and the console lines. Returns the stem and the weights' sha256."""
+    psi = truncation if truncation is not None else load_model(checkpoint).config.truncation
+    return pretrained.export_sampler(checkpoint, name, truncation=truncation, console_log=console_log,
+                                     notes=(f"# sampling: truncation psi = {psi} (samples use psi * z)",))

@@ -9,7 +9,7 @@ Two kinds of metric live here:
 * **Distribution metrics** compare a *set* of generated images with a set of
   real ones, through features: vectors (N, D) from a frozen network (the kit
   uses the penultimate layer of its own product classifier, see
-  ``pgan_lib.evaluate``). ``fid``, ``kid``, ``prdc`` (precision, recall,
+  ``pgan_lib.eval.report``). ``fid``, ``kid``, ``prdc`` (precision, recall,
   density, coverage), ``inception_score``, ``diversity`` and the
   ``memorisation`` check all take features, as numpy arrays or tensors.
 
@@ -18,11 +18,17 @@ anything: two Gaussian clouds, pixels, features of another network.
 """
 from __future__ import annotations
 
+import tempfile
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..data.base import ProductData
+from ..images import to_uint8
+from ..models.classifier import Classifier, ClassifierConfig
+from ..train import TrainConfig, Trainer
 
 
 def _tensor(x, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -226,15 +232,6 @@ def kid(real_feats, fake_feats, subsets: int = 100, subset_size: int = 1000, deg
 
 # ============================================================================ nearest neighbours: PRDC
 
-def pairwise_distances(a, b, chunk: int = 2048, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Euclidean distances ||a_i - b_j|| (N, M), computed in blocks of rows."""
-    a, b = _tensor(a, dtype), _tensor(b, dtype)
-    out = torch.empty(len(a), len(b), dtype=dtype)
-    for i in range(0, len(a), chunk):
-        out[i:i + chunk] = torch.cdist(a[i:i + chunk], b)
-    return out
-
-
 def _row_blocks(a: torch.Tensor, b: torch.Tensor, chunk: int):
     """Yield (start, distances of a[start:start+chunk] to all of b), so at most chunk x M floats live at once."""
     for i in range(0, len(a), chunk):
@@ -332,9 +329,31 @@ def conditional_accuracy(predicted, requested) -> float:
     return float((pred[asked] == req[asked]).double().mean())
 
 
-def class_histogram(predicted, num_classes: int) -> list[int]:
-    """How many samples the classifier puts in each class, a list of num_classes counts."""
-    return torch.bincount(_tensor(predicted, torch.long), minlength=num_classes)[:num_classes].tolist()
+def class_histogram(predicted, num_classes: int) -> torch.Tensor:
+    """How many images were assigned to each class: (N,) class indices -> (num_classes,) counts."""
+    return torch.bincount(_tensor(predicted, torch.long).flatten(), minlength=num_classes)[:num_classes]
+
+
+def class_accuracy(predicted, labels, num_classes: int, min_share: float = 0.01) -> dict:
+    """How often the classifier's prediction is the class each image was generated for, overall and per class.
+
+    ``classes_present`` counts the classes that receive at least ``min_share``
+    of the predictions (a collapsed generator loses classes); ``per_class`` is
+    nan for a class nobody asked for.
+    """
+    pred, labels = _tensor(predicted, torch.long).cpu(), _tensor(labels, torch.long).cpu()
+    correct = pred == labels
+    per_class = [correct[labels == k].float().mean().item() if (labels == k).any() else float("nan")
+                 for k in range(num_classes)]
+    asked = [a for a in per_class if a == a]
+    hist = class_histogram(pred, num_classes)
+    return {
+        "accuracy": correct.float().mean().item(),
+        "per_class": per_class,
+        "worst_class_accuracy": min(asked) if asked else float("nan"),
+        "histogram": hist.tolist(),
+        "classes_present": int((hist >= min_share * len(pred)).sum()),
+    }
 
 
 # ============================================================================ diversity and memorisation
@@ -424,15 +443,9 @@ def classification_accuracy_score(gen_images: torch.Tensor, gen_labels, real_tes
     requested classes; real_test: a ProductData split to test on.
     Returns {"cas": accuracy on real_test, "train_accuracy": accuracy on the generated set}.
     """
-    import tempfile
-
-    from .data.base import ProductData
-    from .models.classifier import Classifier, ClassifierConfig
-    from .train import TrainConfig, Trainer
-
     x = gen_images if isinstance(gen_images, torch.Tensor) else torch.as_tensor(np.asarray(gen_images))
     if x.dtype != torch.uint8:
-        x = (x.float().clamp(0, 1) * 255).round().to(torch.uint8)
+        x = to_uint8(x)
     y = _tensor(gen_labels, torch.long)
     data = ProductData(name="generated", split="train", images=x.cpu(), descriptions=[""] * len(x), labels=y,
                        class_names=list(class_names))

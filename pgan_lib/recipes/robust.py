@@ -25,12 +25,19 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
-from .defenses import AdversarialClassifier, AdversarialConfig
-from .models.classifier import ClassifierConfig
-from .recipes import Recipe, get_recipe, register
-from .recipes_classifier import FASHION_WIDTHS
-from .train import TrainConfig
+from ..checkpoint import load_checkpoint
+from ..config import ModeSettings
+from ..data import load_dataset
+from ..data.base import ProductData
+from ..defenses import AdversarialClassifier, AdversarialConfig
+from ..models.base import load_model
+from ..models.classifier import Classifier, ClassifierConfig
+from ..pretrained import export
+from ..train import TrainConfig
+from . import Recipe, get_recipe, register
+from .classifier import FASHION_WIDTHS
 
 EPS = 0.1
 
@@ -42,15 +49,15 @@ _FULL = TrainConfig(max_steps=1500, batch_size=128, lr=3e-3, log_every=50, val_e
 
 def robust_config(train, **changes) -> AdversarialConfig:
     """The recipe's network and attack settings for a training split (``changes`` override fields)."""
-    base = dict(channels=1, size=28, widths=FASHION_WIDTHS, feature_dim=128, dropout=0.1,
+    base: dict[str, Any] = dict(channels=1, size=28, widths=FASHION_WIDTHS, feature_dim=128, dropout=0.1,
                 heads=("label",), head_sizes=(train.num_classes,), value_names=tuple(train.class_names),
                 adv_method="pgd", adv_steps=2, adv_eps=EPS, adv_ramp_steps=200, val_steps=10, val_n=512)
     base.update(changes)
     return AdversarialConfig(**base)
 
 
-def _fashion_robust(train) -> AdversarialClassifier:
-    full = len(train) > 10_000
+def _fashion_robust(train: ProductData, mode: ModeSettings) -> AdversarialClassifier:
+    full = mode.name == "full"
     return AdversarialClassifier(robust_config(train, val_n=512 if full else 256, adv_ramp_steps=200 if full else 20))
 
 
@@ -65,13 +72,8 @@ def export_robust_classifier(run_dir: str | Path, name: str = "fashion-classifie
     ``pretrained.load(name)`` is used exactly like ``fashion-classifier``.
 
     The sidecar keeps the adversarial-training settings (``adversarial_training``)
-    and the clean test accuracy. Returns the stem and the sha256 for ``ship(...)``.
+    and the clean test accuracy. Returns the stem and the weights' sha256 (for ``pretrained.add_to_manifest``).
     """
-    from .checkpoint import load_checkpoint
-    from .data import load_dataset
-    from .models.base import load_model
-    from .pretrained import export
-
     src = Path(run_dir) / "best"
     run_meta = load_checkpoint(src).meta
     stem, digest = export(src, name, console_log=console_log)
@@ -84,6 +86,7 @@ def export_robust_classifier(run_dir: str | Path, name: str = "fashion-classifie
     meta["adversarial_training"] = {k: v for k, v in adv.items() if k not in plain}
     sidecar.write_text(json.dumps(meta, indent=1))          # the weights, and so their sha256, are unchanged
     model = load_model(stem)
+    assert isinstance(model, Classifier), f"{stem} is a {model.arch}, not a classifier"
     recipe = get_recipe(meta["recipe"])
     test = load_dataset(recipe.source, "test", mode="full", limit=False)
     metrics = model.evaluate(test)

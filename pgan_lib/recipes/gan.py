@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .models.gan import GAN, GANConfig
-from .recipes import Recipe, register, vocabulary
-from .train import TrainConfig
+from .. import pretrained
+from ..config import ModeSettings
+from ..data.base import ProductData
+from ..eval.judges import SampleQuality
+from ..models.gan import GAN, GANConfig
+from ..train import TrainConfig
+from . import Recipe, register, vocabulary
 
 _QUICK = TrainConfig(max_steps=30, batch_size=64, lr=2e-4, log_every=10, val_every=15, checkpoint_every=15,
                      early_stop_metric="val_fid", early_stop_mode="min", patience=3)
@@ -33,18 +37,20 @@ BASE = GANConfig(latent_dim=64, g_width=64, d_width=64, loss="hinge", d_norm="sp
 
 def _gan(channels: int, size: int, cond: str = "none", feature_model: str = "", diffaug: str = "",
          aux_weight: float = 0.0, quick_width: int | None = None, d_norm: str = BASE.d_norm):
-    def build(train) -> GAN:
-        from . import pretrained
-
-        full = len(train) > 10_000  # quick mode keeps a few thousand training images
+    def build(train: ProductData, mode: ModeSettings) -> GAN:
+        full = mode.name == "full"
         width = BASE.g_width if full or quick_width is None else quick_width
         feats = feature_model if feature_model != "catalog-classifier" or pretrained.available(feature_model) else ""
-        return GAN(replace(
+        model = GAN(replace(
             BASE, channels=channels, size=size, g_width=width, d_width=width, diffaug=diffaug, aux_weight=aux_weight,
             d_norm=d_norm,
             cond=cond, num_classes=train.num_classes, vocab=vocabulary(train) if cond == "description" else (),
             feature_model=feats, val_samples=2000 if full else 500,
         ))
+        if feats:  # validation FID (and class accuracy) of EMA samples in the kit classifier's features
+            pretrained.verify(feats)  # fail now rather than at the first validation
+            model.judges.append(SampleQuality(feats, model.config.val_samples))
+        return model
     return build
 
 

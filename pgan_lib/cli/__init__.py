@@ -1,7 +1,8 @@
 """The ``pgan`` command line: data, train, sample, generate, eval, attack.
 
-Each group of commands lives in its own ``cli_*.py`` module with a
-``register(subparsers)`` function; this file only gathers them.
+Each group of commands lives in its own module of this package with a
+``register(subparsers)`` function; this file only gathers them and turns
+user-caused failures into one ``pgan COMMAND: error: ...`` line (exit code 2).
 """
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("cli_data", "cli_train", "cli_eval", "cli_attack")
+from ..checkpoint import CheckpointError
+from ..data.fashion_mnist import FashionMNISTNotFound
+from .common import UserError
+
+#: The command groups, one module each.
+COMMAND_MODULES = ("data", "train", "sample", "eval", "attack")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,24 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"pgan_lib.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"pgan_lib.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
-class UserError(Exception):
-    """An error caused by the input; printed as one clear message, without a traceback."""
-
-
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError
-    from .data.fashion_mnist import FashionMNISTNotFound
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -48,5 +41,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["COMMAND_MODULES", "UserError", "build_parser", "main"]

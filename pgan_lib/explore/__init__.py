@@ -1,0 +1,120 @@
+"""Latent exploration: move sliders and watch a generator's product change.
+
+A generator turns a latent vector z (and, for a conditional model, a class or a
+description) into an image. This package lets you walk around in z:
+
+- **directions**: which way to move z. Two kinds, both found from a fixed
+  sample of 1,024 images the model draws itself (see ``find_directions``):
+
+  * ``pc1`` ... ``pc4`` -- image PCA mapped back to the latent (the GANSpace
+    idea). PCA of the latents themselves would find nothing: z ~ N(0, I) has the
+    same spread in every direction. So we take the principal components of the
+    *images* and, for each one, the latent direction that goes with it
+    (the covariance of z with that component's score).
+  * ``darker`` and ``wider`` -- attribute differences: the mean latent of the
+    darkest third of the sampled products minus the mean latent of the
+    lightest third, measured by ``shade_value``, the rule that writes "dark"
+    and "light" into the kit's descriptions (``wider``: the same with
+    ``width_value``, the rule behind "slim" and "wide").
+
+  Each direction has unit length, so a slider value of 1 moves z by one
+  standard deviation of the prior N(0, I).
+- **designs**: a product is a ``Design`` (model, seed, class or description,
+  slider offsets); ``render(design)`` draws it and ``save_design`` writes a PNG
+  with the design in its metadata, which ``read_design`` turns back into the
+  same product.
+- **interpolation** between two designs, linear or spherical (``interpolate``).
+- **attribute arithmetic**: z + a * (dark - light), shown as a row (``attribute_row``).
+
+Every widget has a plain-Python twin that returns the image or the figure:
+
+    widget                        twin
+    explorer()                    render(design), explorer_figure(design)
+    interpolation_widget(a, b)    interpolate(a, b, ...), interpolation_figure(a, b)
+    attribute_widget(design)      attribute_row(design, ...), attribute_figure(designs)
+
+The package has three parts:
+
+    latent.py    the maths on latents: directions from a sample, lerp, slerp (pure torch)
+    design.py    designs and the models they use (``SHELF``), rendering, PNGs, the twins
+    widgets.py   the ipywidgets panels (ipywidgets is needed only when one is built)
+
+Works with any kit generator: ``model.sample(n, labels=None, prompts=None,
+seed=None, z=None)`` returning images in [0, 1], ``model.config.latent_dim``, and
+an optional ``model.condition`` whose ``kind`` is "label" or "description".
+"""
+from __future__ import annotations
+
+from .design import (
+    CONFIG,
+    DEFAULT_MODEL,
+    SHELF,
+    Design,
+    ExploreConfig,
+    ModelShelf,
+    attribute_figure,
+    attribute_row,
+    class_names,
+    complete,
+    condition_kind,
+    condition_kwargs,
+    dataset_of,
+    default_prompt,
+    describe,
+    design_latent,
+    design_metadata,
+    explorer_figure,
+    find_directions,
+    generator_names,
+    get_model,
+    interpolate,
+    interpolation_figure,
+    png_bytes,
+    read_design,
+    read_metadata,
+    register_model,
+    render,
+    render_latents,
+    rows_figure,
+    save_design,
+    to_picture,
+    unregister_model,
+)
+from .latent import (
+    ATTRIBUTES,
+    Directions,
+    attribute_direction,
+    attribute_scores,
+    directions_from_samples,
+    image_ink,
+    image_pca_directions,
+    lerp,
+    seed_latent,
+    slerp,
+)
+from .widgets import (
+    AttributeWidget,
+    InterpolationWidget,
+    LatentExplorer,
+    attribute_widget,
+    explorer,
+    interpolation_widget,
+    one_thread,
+    random_seed,
+)
+
+__all__ = [
+    # latent maths
+    "ATTRIBUTES", "Directions", "attribute_direction", "attribute_scores", "directions_from_samples",
+    "image_ink", "image_pca_directions", "lerp", "seed_latent", "slerp",
+    # designs, models, rendering, PNGs, static figures
+    "CONFIG", "DEFAULT_MODEL", "SHELF", "Design", "ExploreConfig", "ModelShelf", "attribute_figure",
+    "attribute_row", "class_names", "complete", "condition_kind", "condition_kwargs", "dataset_of",
+    "default_prompt", "describe", "design_latent", "design_metadata", "explorer_figure", "find_directions",
+    "generator_names", "get_model", "interpolate", "interpolation_figure", "png_bytes", "read_design",
+    "read_metadata", "register_model", "render", "render_latents", "rows_figure", "save_design", "to_picture",
+    "unregister_model",
+    # widgets
+    "AttributeWidget", "InterpolationWidget", "LatentExplorer", "attribute_widget", "explorer",
+    "interpolation_widget", "one_thread", "random_seed",
+]
