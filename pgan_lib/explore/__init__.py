@@ -3,28 +3,11 @@
 A generator turns a latent vector z (and, for a conditional model, a class or a
 description) into an image. This package lets you walk around in z:
 
-- **directions**: which way to move z. Two kinds, both found from a fixed
-  sample of 1,024 images the model draws itself (see ``find_directions``):
-
-  * ``pc1`` ... ``pc4`` -- image PCA mapped back to the latent (the GANSpace
-    idea). PCA of the latents themselves would find nothing: z ~ N(0, I) has the
-    same spread in every direction. So we take the principal components of the
-    *images* and, for each one, the latent direction that goes with it
-    (the covariance of z with that component's score).
-  * ``darker`` and ``wider`` -- attribute differences: the mean latent of the
-    darkest third of the sampled products minus the mean latent of the
-    lightest third, measured by ``shade_value``, the rule that writes "dark"
-    and "light" into the kit's descriptions (``wider``: the same with
-    ``width_value``, the rule behind "slim" and "wide").
-
-  Each direction has unit length, so a slider value of 1 moves z by one
-  standard deviation of the prior N(0, I).
-- **designs**: a product is a ``Design`` (model, seed, class or description,
-  slider offsets); ``render(design)`` draws it and ``save_design`` writes a PNG
-  with the design in its metadata, which ``read_design`` turns back into the
-  same product.
-- **interpolation** between two designs, linear or spherical (``interpolate``).
-- **attribute arithmetic**: z + a * (dark - light), shown as a row (``attribute_row``).
+- **directions** (which way to move z: image principal components mapped back to
+  the latent, and attribute differences such as ``darker`` and ``wider``) and
+  **interpolation** (``lerp``, ``slerp``): see ``latent.py``;
+- **designs** (a product you can save, reload and share), interpolation between
+  designs and attribute arithmetic: see ``design.py``.
 
 Every widget has a plain-Python twin that returns the image or the figure:
 
