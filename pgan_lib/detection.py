@@ -117,15 +117,19 @@ def detector_data(setup: str = "fashion", n_train: int = 4000, n_val: int = 500,
 
 
 def train_detector(setup: str = "fashion", steps: int = 600, out: str | Path | None = None, n_train: int = 4000,
-                   batch_size: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True):
-    """Train the CNN detector of ``setup`` with the shared trainer; returns (model, train split, val split)."""
+                   batch_size: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True,
+                   augment: float = 0.3, widths: tuple[int, int, int] = (16, 32, 64)):
+    """Train the CNN detector of ``setup`` with the shared trainer; returns (model, train split, val split).
+
+    ``augment``: the fraction of each batch blurred and the fraction given noise (0: none)."""
     from .models.detector import Detector, DetectorConfig
     from .train import TrainConfig, Trainer, data_fingerprint
 
     s = SETUPS[setup]
     train, val = detector_data(setup, n_train=n_train, seed=seed)
     torch.manual_seed(seed)
-    model = Detector(DetectorConfig(channels=train.channels, size=train.size,
+    model = Detector(DetectorConfig(channels=train.channels, size=train.size, widths=widths,
+                                    blur_prob=augment, noise_prob=augment,
                                     trained_on=f"{s['source']} train photos vs {s['train_generator']} samples"))
     cfg = TrainConfig(max_steps=steps, batch_size=batch_size, lr=lr, seed=seed, log_every=50,
                       val_every=max(steps // 4, 1), checkpoint_every=steps, lr_schedule="cosine",
@@ -250,3 +254,20 @@ def normalise_input(images: torch.Tensor, where: str = "input") -> tuple[torch.T
         return x.contiguous(), "catalog"
     raise ValueError(f"{where}: the detectors read 28x28 grey (Fashion-MNIST-like) or 32x32 colour "
                      f"(catalogue-like) images; got {side}x{side}. Resize the images to one of these first.")
+
+
+def export_detector(run_dir: str | Path, name: str, model, console_log: str | Path | None = None,
+                    notes: tuple[str, ...] = ()) -> tuple[Path, str]:
+    """Ship a trained detector run as ``checkpoints/<name>`` (fp16 weights), with the calibrated threshold
+    (``model.config``) written into its sidecar config. Returns (stem, sha256 of the weights)."""
+    import json
+
+    from .pretrained import export, write_log
+
+    stem, _ = export(Path(run_dir) / "last", name, dtype=torch.float16, console_log=console_log)
+    sidecar = stem.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    meta["config"]["threshold"] = model.config.threshold
+    meta["config"]["calibrated_on"] = model.config.calibrated_on
+    sidecar.write_text(json.dumps(meta, indent=1))
+    return stem, write_log(stem, console_log, notes=notes)
