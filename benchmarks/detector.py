@@ -1,7 +1,7 @@
 """The real-vs-generated detectors: the training generator, generators they never saw, JPEG and blur, PGD.
 
     python benchmarks/detector.py                       # the shipped detectors (a few minutes on one core)
-    python benchmarks/detector.py --train --steps 1500  # train the CNN first (runs/detector-<setup>/)
+    python benchmarks/detector.py --train               # train the CNN first, as shipped (runs/detector-<setup>/)
     python benchmarks/detector.py --n 500 --json runs/detector.json
 
 For each setup (``fashion``: 28x28 grey, trained on fashion-cgan samples vs Fashion-MNIST photos;
@@ -33,8 +33,8 @@ def machine() -> str:
 
 
 def run_setup(setup: str, args, rows: list[dict]) -> None:
-    from pgan_lib import detection as D
     from pgan_lib import pretrained
+    from pgan_lib.eval import detection as D
     from pgan_lib.models.detector import FrequencyDetector
     from pgan_lib.watermark import blur, jpeg
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=1000, help="test photos (and samples of each generator)")
     p.add_argument("--n-attack", type=int, default=200, help="samples attacked with PGD")
     p.add_argument("--train", action="store_true", help="train the CNN instead of loading the shipped one")
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the setup's, as shipped)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("PGAN_THREADS", "1")))

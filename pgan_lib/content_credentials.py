@@ -36,7 +36,7 @@ IDENTITY_NOTE = ("signed with a locally generated test key: the signature proves
 def available() -> bool:
     """True if the ``c2pa`` package (c2pa-python) can be imported."""
     try:
-        import c2pa  # noqa: F401
+        import c2pa  # noqa: F401  (optional dependency: only probed)
     except ImportError:
         return False
     return True
@@ -44,7 +44,7 @@ def available() -> bool:
 
 def _require():
     try:
-        import c2pa
+        import c2pa  # optional dependency, imported only when signing
     except ImportError:
         raise RuntimeError("content credentials need the c2pa-python package: `pip install c2pa-python`") from None
     return c2pa
@@ -61,10 +61,11 @@ def ensure_test_signer(folder: str | Path | None = None) -> tuple[Path, Path]:
 
     Returns (certificate chain PEM, private key PEM). The key file is readable by its owner only.
     """
+    # cryptography comes with the optional c2pa-python install; only needed to make a key
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.hazmat.primitives import hashes, serialization  # (same optional dependency)
+    from cryptography.hazmat.primitives.asymmetric import ec  # (same)
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # (same)
 
     folder = Path(folder) if folder is not None else key_dir()
     chain_path, key_path = folder / "chain.pem", folder / "signer.key"
@@ -152,7 +153,7 @@ def read_credentials(path: str | Path) -> dict[str, Any] | None:
     """
     if not available():
         return None
-    import c2pa
+    import c2pa  # optional dependency (available() checked above)
 
     try:
         reader = c2pa.Reader(str(path))

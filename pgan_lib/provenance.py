@@ -34,6 +34,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
+
+from . import __version__
+from .images import to_float_images, to_uint8
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 XMP_KEY = "XML:com.adobe.xmp"       # the PNG iTXt keyword that holds an XMP packet
@@ -53,8 +58,6 @@ for _prefix, _uri in _NS.items():
 
 
 def kit_version() -> str:
-    from . import __version__
-
     return __version__
 
 
@@ -146,10 +149,8 @@ def parse_xmp(packet: str) -> dict[str, str]:
     return out
 
 
-def png_info(prov: Provenance, extra_text: Mapping[str, str] | None = None):
+def png_info(prov: Provenance, extra_text: Mapping[str, str] | None = None) -> PngInfo:
     """A ``PngInfo`` with the provenance as iTXt chunks, the XMP packet, and ``extra_text``."""
-    from PIL.PngImagePlugin import PngInfo
-
     info = PngInfo()
     info.add_itxt("Software", f"{prov.software} {prov.kit_version}")
     info.add_itxt("Description", prov.disclosure())
@@ -162,23 +163,14 @@ def png_info(prov: Provenance, extra_text: Mapping[str, str] | None = None):
 
 
 def _as_picture(image) -> np.ndarray:
-    """uint8 (H, W) or (H, W, 3) from a uint8/float array or tensor, (H, W[, C]) or (C, H, W)."""
-    a = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
-    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
-        a = a.transpose(1, 2, 0)
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    if a.dtype != np.uint8:
-        a = (np.clip(a.astype(np.float64), 0, 1) * 255 + 0.5).astype(np.uint8)
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] != 3):
-        raise ValueError(f"a picture must be (H, W), (H, W, 3) or (C, H, W); got shape {a.shape}")
-    return a
+    """uint8 (H, W) or (H, W, 3) from one picture: uint8 or float in [0, 1], (H, W), (H, W, C) or (C, H, W)."""
+    a = to_uint8(to_float_images(image[None] if hasattr(image, "shape") and len(image.shape) in (2, 3) else image))[0]
+    a = a.permute(1, 2, 0).numpy()                  # (H, W, C)
+    return a[..., 0] if a.shape[-1] == 1 else a
 
 
 def png_bytes_with_provenance(image, prov: Provenance, extra_text: Mapping[str, str] | None = None) -> bytes:
     """The PNG bytes of one picture with the provenance written in."""
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(_as_picture(image)).save(buf, format="png", pnginfo=png_info(prov, extra_text))
     return buf.getvalue()
@@ -225,8 +217,6 @@ def read_provenance(path: str | Path) -> dict[str, Any] | None:
         with np.load(path, allow_pickle=False) as z:
             fields_ = provenance_from_arrays(z)
         return None if fields_ is None else {"fields": fields_, "sources": ["npz"], "agree": True}
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             img.load()

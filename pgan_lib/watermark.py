@@ -48,6 +48,7 @@ budget, removing the mark or forging one onto a real photo.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from PIL import Image, ImageFilter
+
+from .attacks import pgd_maximise
+from .images import to_uint8
 
 LUMA = (0.299, 0.587, 0.114)
 PAYLOAD_BITS = 32
@@ -74,12 +79,13 @@ class WatermarkConfig:
     prior_power: float = 0.0        # a of the 1/f^a image prior the resize-undoing reading assumes
     joint_ridge: float = 2.0        # ridge of the joint (direct + resized) embedding solve: larger = cheaper, weaker
     match_threshold: int = 24       # bits of 32 that must match a payload to call it present
+    fit_threshold: float = 0.30     # lattice fit above which an image "carries some mark" (1% of unmarked val images)
 
     @classmethod
     def for_size(cls, size: int, **overrides) -> "WatermarkConfig":
         """The defaults for 28x28 grey (edgy photos: a larger step) and 32x32 colour images."""
-        tuned = {28: dict(step=0.19, prior_power=0.0, joint_ridge=2.0),
-                 32: dict(step=0.15, prior_power=2.0, joint_ridge=1.0)}.get(size, {})
+        tuned = {28: dict(step=0.19, prior_power=0.0, joint_ridge=2.0, fit_threshold=0.291),
+                 32: dict(step=0.15, prior_power=2.0, joint_ridge=1.0, fit_threshold=0.301)}.get(size, {})
         return cls(size=size, **{**tuned, **overrides})
 
     def __post_init__(self) -> None:
@@ -108,8 +114,6 @@ def dct_matrix(n: int) -> torch.Tensor:
 
 def resize_matrix(n: int) -> torch.Tensor:
     """M (n*n, n*n): the 2x bilinear down-then-up resize of Pillow as a matrix, y = M x (float, no rounding)."""
-    from PIL import Image
-
     cols = []
     for j in range(n * n):
         e = np.zeros(n * n, dtype=np.float32)
@@ -174,8 +178,6 @@ def bits_to_int(bits: torch.Tensor) -> int:
 
 def model_id_of(name: str) -> int:
     """A stable 16-bit id for a model name (the first bytes of its sha256)."""
-    import hashlib
-
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:2], "big")
 
 
@@ -304,10 +306,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 # -- the everyday attacks: JPEG, resize, noise -------------------------------------------------------------
 
-def _to_pil(img: torch.Tensor):
-    from PIL import Image
-
-    a = (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+def _to_pil(img: torch.Tensor) -> Image.Image:
+    a = to_uint8(img).cpu().numpy()
     return Image.fromarray(a[0]) if a.shape[0] == 1 else Image.fromarray(a.transpose(1, 2, 0))
 
 
@@ -318,8 +318,6 @@ def _from_pil(im, channels: int) -> torch.Tensor:
 
 def jpeg(images: torch.Tensor, quality: int = 75) -> torch.Tensor:
     """Each image saved as JPEG at ``quality`` (Pillow, default 4:2:0 chroma) and read back: (N, C, H, W) in [0, 1]."""
-    from PIL import Image
-
     out = []
     for img in images:
         buf = io.BytesIO()
@@ -331,8 +329,6 @@ def jpeg(images: torch.Tensor, quality: int = 75) -> torch.Tensor:
 
 def resize_down_up(images: torch.Tensor, factor: int = 2) -> torch.Tensor:
     """Each image shrunk ``factor`` times and enlarged back, bilinear (Pillow), through uint8."""
-    from PIL import Image
-
     out = []
     for img in images:
         h, w = img.shape[-2:]
@@ -350,8 +346,6 @@ def gaussian_noise(images: torch.Tensor, sigma: float = 0.01, seed: int = 0) -> 
 
 def blur(images: torch.Tensor, radius: float = 0.6) -> torch.Tensor:
     """Gaussian blur of ``radius`` pixels (Pillow), through uint8."""
-    from PIL import ImageFilter
-
     return torch.stack([_from_pil(_to_pil(img).filter(ImageFilter.GaussianBlur(radius)), img.shape[0])
                         for img in images])
 
@@ -371,8 +365,6 @@ def remove_pgd(images: torch.Tensor, bits: torch.Tensor, eps: float = 4 / 255, s
     """PGD (``attacks.pgd_maximise``) inside an L-inf ball of ``eps`` that pushes every soft bit away from
     its embedded value; success when fewer than ``match_threshold`` bits still match."""
     config = resolve(images, config)
-    from .attacks import pgd_maximise
-
     x = _check(images, config).float()
     sign = (1 - 2 * torch.as_tensor(bits).expand(len(x), -1)).float()       # +1 for bit 0, -1 for bit 1
 
@@ -389,8 +381,6 @@ def forge_pgd(images: torch.Tensor, bits: torch.Tensor, eps: float = 4 / 255, st
     """PGD that writes payload ``bits`` onto unmarked images (a real photo passed off as generated,
     or a generated one attributed to another model) within an L-inf ball of ``eps``."""
     config = resolve(images, config)
-    from .attacks import pgd_maximise
-
     x = _check(images, config).float()
     sign = (1 - 2 * torch.as_tensor(bits).expand(len(x), -1)).float()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pgan_lib import detection as D
+from pgan_lib.eval import detection as D
 from pgan_lib.models.base import load_model
 from pgan_lib.models.detector import Detector, DetectorConfig, FrequencyDetector, blur_batch, dct_features
 from pgan_lib.train import TrainConfig, Trainer
@@ -91,7 +91,60 @@ def test_normalise_input_accepts_common_layouts_and_names_the_problem():
     assert setup == "fashion" and x.shape == (1, 1, 28, 28)
     with pytest.raises(ValueError, match="28x28 grey .* 32x32 colour"):
         D.normalise_input(torch.zeros(1, 3, 64, 64, dtype=torch.uint8), "big.png")
-    with pytest.raises(ValueError, match=r"uint8 or floats in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"weird.npz: float images must be in \[0, 1\]"):
         D.normalise_input(torch.full((1, 28, 28), 7.0), "weird.npz")
     with pytest.raises(ValueError, match="takes images"):
         Detector(DetectorConfig())(torch.zeros(1, 3, 28, 28))
+
+
+# -- the shipped detector and ``pgan detect`` ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fashion_pair():
+    real = D.load_dataset("fashion-mnist", "test", limit=150)
+    fake = D.generator_samples("fashion-cgan", 150, real, seed=7)
+    return real.images, fake
+
+
+def test_shipped_detector_separates_its_generator(fashion_pair):
+    from pgan_lib import pretrained
+
+    real, fake = fashion_pair
+    det = pretrained.load("detector-fashion")
+    scores = torch.cat([det.scores(real), det.scores(fake)])
+    labels = torch.cat([torch.zeros(len(real), dtype=torch.long), torch.ones(len(fake), dtype=torch.long)])
+    assert D.average_precision(scores, labels) >= 0.97
+    assert "cvae-fashion-clip" in det.config.calibrated_on      # the threshold came from held-out generators
+
+
+def test_pgan_detect_batch_json_and_files(tmp_path, fashion_pair, capsys):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from pgan_lib.cli import main
+    from pgan_lib.eval.samples import save_samples
+
+    real, fake = fashion_pair
+    x = torch.cat([real[:5], fake[:5]])
+    save_samples(tmp_path / "mix.npz", x)
+    save_samples(tmp_path / "rev.npz", x.flip(0))
+    assert main(["detect", "--batch", str(tmp_path / "mix.npz"), "--json", str(tmp_path / "a.json")]) == 0
+    assert main(["detect", "--batch", str(tmp_path / "rev.npz"), "--json", str(tmp_path / "b.json")]) == 0
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert len(a["scores"]) == 10 and a["scores"] == pytest.approx(b["scores"][::-1], abs=1e-5)   # input order
+    assert isinstance(a["threshold"], float) and a["detector_version"].startswith("detector-fashion@")
+    assert sum(s > a["threshold"] for s in a["scores"][5:]) > sum(s > a["threshold"] for s in a["scores"][:5])
+    for i in range(2):                                        # plain files from any program: PNG, grey and colour
+        Image.fromarray(x[i, 0].numpy()).save(tmp_path / f"g{i}.png")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "c.png")
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "g0.png"), str(tmp_path / "g1.png"), str(tmp_path / "c.png"),
+                 "--json", str(tmp_path / "c.json")]) == 0
+    got = json.loads((tmp_path / "c.json").read_text())
+    assert len(got["scores"]) == 3 and got["scores"][:2] == pytest.approx(a["scores"][:2], abs=1e-5)
+    assert set(got["threshold"]) == {"detector-fashion", "detector-catalog"}
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "big.png")
+    assert main(["detect", str(tmp_path / "big.png")]) == 2
+    assert "28x28 grey" in capsys.readouterr().err

@@ -14,8 +14,10 @@ The CNN (``Detector``), for a 28x28 grey image (widths 16, 32, 64):
     3x3 conv stride 2, BatchNorm, LeakyReLU      -> (N, 64, H/4, W/4)
     global average pool, linear                  -> (N,) logit
 
-trained on lightly *degraded* copies (random Gaussian blur and noise on part of
-each batch), so that a re-save does not erase everything it looks at.
+optionally trained on lightly *degraded* copies (random Gaussian blur and noise
+on part of each batch). The shipped detectors train without it: a shorter trial
+with it (1500 steps, 4000 photos) reached a validation AP of 0.966 against the
+training generator, the run without it (2000 steps, 8000 photos) 0.994.
 
 The frequency baseline (``FrequencyDetector``) is logistic regression on the
 log-magnitude of the 2-D DCT of the luminance, standardised:
@@ -46,8 +48,8 @@ class DetectorConfig:
     channels: int = 1
     size: int = 28
     widths: tuple[int, int, int] = (16, 32, 64)    # channels of the three conv layers
-    blur_prob: float = 0.3                          # augmentation: fraction of a batch blurred
-    noise_prob: float = 0.3                         # augmentation: fraction of a batch given N(0, 0.01^2) noise
+    blur_prob: float = 0.0                          # augmentation: fraction of a batch blurred
+    noise_prob: float = 0.0                         # augmentation: fraction of a batch given N(0, 0.01^2) noise
     weight_decay: float = 1e-4
     trained_on: str = ""                            # e.g. "fashion-mnist train vs fashion-cgan samples"
     threshold: float = 0.0                          # decision threshold on the logit (calibrated after training)

@@ -22,29 +22,28 @@ from typing import Callable, Sequence
 
 import torch
 
-from .data import load_dataset
-from .data.base import ProductData
+from ..attacks import pgd_maximise
+from ..data import load_dataset
+from ..data.base import ProductData
+from ..images import to_float_images, to_uint8
+from ..models.detector import LUMA, Detector, DetectorConfig
+from ..pretrained import export, load
+from ..train import TrainConfig, Trainer, data_fingerprint
 
 #: per image format: the data, the generator it is trained on, held-out generators for the threshold, test generators
 SETUPS = {
-    "fashion": {"source": "fashion-mnist", "size": None, "train_generator": "fashion-cgan",
+    "fashion": {"source": "fashion-mnist", "size": None, "train_generator": "fashion-cgan", "steps": 2000, "n_train": 8000,
                 "calibration": ("cvae-fashion-clip", "fashion-cgan-no-sn"),
                 "unseen": ("vae-fashion", "cvae-fashion", "fashion-t2i")},
-    "catalog": {"source": "catalog", "size": 32, "train_generator": "catalog-t2i", "calibration": (), "unseen": ()},
+    "catalog": {"source": "catalog", "size": 32, "train_generator": "catalog-t2i", "steps": 1000, "n_train": 4000,
+                "calibration": (), "unseen": ()},
 }
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Float images in [0, 1] -> uint8 (what a saved file holds)."""
-    return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
 
 
 @torch.no_grad()
 def generator_samples(name: str, n: int, reference: ProductData, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
     """n samples (uint8 (N, C, H, W)) of the shipped generator ``name``, conditioned like ``reference``:
     its labels for a class-conditional model, its descriptions for a text-conditional one."""
-    from .pretrained import load
-
     model = load(name)
     cond = getattr(model, "condition", None)
     gen = torch.Generator().manual_seed(seed)
@@ -104,10 +103,12 @@ def rates(scores: torch.Tensor, threshold: float) -> float:
 
 # -- training -----------------------------------------------------------------------------------------
 
-def detector_data(setup: str = "fashion", n_train: int = 4000, n_val: int = 500,
+def detector_data(setup: str = "fashion", n_train: int | None = None, n_val: int = 500,
                   seed: int = 0) -> tuple[ProductData, ProductData]:
-    """Train and validation splits for a detector: real photos vs the setup's training generator."""
+    """Train and validation splits for a detector: real photos vs the setup's training generator
+    (``n_train`` photos, default the setup's, and as many samples)."""
     s = SETUPS[setup]
+    n_train = n_train or s["n_train"]
     real_train = load_dataset(s["source"], "train", limit=n_train, size=s["size"])
     real_val = load_dataset(s["source"], "val", limit=n_val, size=s["size"])
     fake_train = generator_samples(s["train_generator"], len(real_train), real_train, seed=seed)
@@ -116,16 +117,17 @@ def detector_data(setup: str = "fashion", n_train: int = 4000, n_val: int = 500,
     return labelled(real_train.images, fake_train, name, "train"), labelled(real_val.images, fake_val, name, "val")
 
 
-def train_detector(setup: str = "fashion", steps: int = 600, out: str | Path | None = None, n_train: int = 4000,
-                   batch_size: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True,
-                   augment: float = 0.3, widths: tuple[int, int, int] = (16, 32, 64)):
+def train_detector(setup: str = "fashion", steps: int | None = None, out: str | Path | None = None,
+                   n_train: int | None = None, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
+                   progress: bool = True, augment: float = 0.0, widths: tuple[int, int, int] = (16, 32, 64)):
     """Train the CNN detector of ``setup`` with the shared trainer; returns (model, train split, val split).
 
-    ``augment``: the fraction of each batch blurred and the fraction given noise (0: none)."""
-    from .models.detector import Detector, DetectorConfig
-    from .train import TrainConfig, Trainer, data_fingerprint
-
+    ``steps`` and ``n_train`` default to the setup's (how the shipped detectors were made);
+    ``augment``: the fraction of each batch blurred and the fraction given noise (0: none, as shipped).
+    """
     s = SETUPS[setup]
+    steps = steps or s["steps"]
+    n_train = n_train or s["n_train"]
     train, val = detector_data(setup, n_train=n_train, seed=seed)
     torch.manual_seed(seed)
     model = Detector(DetectorConfig(channels=train.channels, size=train.size, widths=widths,
@@ -203,8 +205,6 @@ def format_table(rows: Sequence[dict]) -> str:
 def attack_detector(model, images: torch.Tensor, eps: float, steps: int = 20, seed: int = 0) -> torch.Tensor:
     """PGD (``attacks.pgd_maximise``) that lowers the detector's logit: generated images made to look real.
     images uint8 or float (N, C, H, W) -> attacked float images on the uint8 grid."""
-    from .attacks import pgd_maximise
-
     x = images.float() / 255 if images.dtype == torch.uint8 else images
     thr = float(model.config.threshold)
     model.eval()
@@ -222,52 +222,35 @@ def uint8_transform(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[tor
     return lambda x: to_uint8(fn(x.float() / 255))
 
 
-def normalise_input(images: torch.Tensor, where: str = "input") -> tuple[torch.Tensor, str]:
-    """Any 28x28 grey or 32x32 colour batch -> (uint8 (N, C, H, W), setup name); (N, H, W, C) is accepted too.
+def normalise_input(images, where: str = "input") -> tuple[torch.Tensor, str]:
+    """Any batch of 28x28 grey or 32x32 colour images (uint8 or floats in [0, 1], (N, H, W[, C]) or
+    (N, C, H, W)) -> (uint8 (N, C, H, W), the setup whose detector reads them).
 
-    A 28x28 colour image is turned grey (luminance); other sizes are refused with the sizes that work.
+    A 28x28 colour image is turned grey (luminance), a 32x32 grey one is repeated on three channels;
+    other sizes are refused with the sizes that work.
     """
-    x = torch.as_tensor(images)
-    if x.ndim == 3:
-        x = x[..., None] if x.shape[-1] not in (1, 3) else x[None]
-    if x.ndim != 4:
-        raise ValueError(f"{where}: expected images (N, H, W[, C]) or (N, C, H, W); got shape {tuple(x.shape)}")
-    if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-        x = x.permute(0, 3, 1, 2)
-    if x.dtype != torch.uint8:
-        if x.is_floating_point() and float(x.max()) <= 1.0 + 1e-6 and float(x.min()) >= -1e-6:
-            x = to_uint8(x.float())
-        else:
-            raise ValueError(f"{where}: images must be uint8 or floats in [0, 1]; got {x.dtype} "
-                             f"in [{float(x.min()):g}, {float(x.max()):g}]")
+    try:
+        x = to_uint8(to_float_images(images))
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}; the detectors read uint8 or floats in [0, 1]") from None
     side, c = x.shape[-1], x.shape[1]
     if x.shape[-2] != side:
         raise ValueError(f"{where}: images must be square; got {tuple(x.shape[-2:])}")
     if side == 28:
         if c == 3:
-            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            w = torch.tensor(LUMA).view(1, 3, 1, 1)
             x = to_uint8((x.float() / 255 * w).sum(1, keepdim=True))
         return x, "fashion"
     if side == 32:
-        if c == 1:
-            x = x.expand(-1, 3, -1, -1)
-        return x.contiguous(), "catalog"
+        return x.expand(-1, 3, -1, -1).contiguous(), "catalog"
     raise ValueError(f"{where}: the detectors read 28x28 grey (Fashion-MNIST-like) or 32x32 colour "
                      f"(catalogue-like) images; got {side}x{side}. Resize the images to one of these first.")
 
 
 def export_detector(run_dir: str | Path, name: str, model, console_log: str | Path | None = None,
                     notes: tuple[str, ...] = ()) -> tuple[Path, str]:
-    """Ship a trained detector run as ``checkpoints/<name>`` (fp16 weights), with the calibrated threshold
-    (``model.config``) written into its sidecar config. Returns (stem, sha256 of the weights)."""
-    import json
-
-    from .pretrained import export, write_log
-
-    stem, _ = export(Path(run_dir) / "last", name, dtype=torch.float16, console_log=console_log)
-    sidecar = stem.with_suffix(".json")
-    meta = json.loads(sidecar.read_text())
-    meta["config"]["threshold"] = model.config.threshold
-    meta["config"]["calibrated_on"] = model.config.calibrated_on
-    sidecar.write_text(json.dumps(meta, indent=1))
-    return stem, write_log(stem, console_log, notes=notes)
+    """Ship a trained detector run (its ``last`` checkpoint) as ``checkpoints/<name>`` in fp16, with the
+    calibrated threshold of ``model.config`` written into the sidecar. Returns (stem, sha256 of the weights)."""
+    changes = {"threshold": model.config.threshold, "calibrated_on": model.config.calibrated_on}
+    return export(Path(run_dir) / "last", name, dtype=torch.float16, console_log=console_log,
+                  config_changes=changes, notes=notes)
