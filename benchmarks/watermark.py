@@ -76,7 +76,7 @@ def run_source(source: str, n: int, n_attack: int, rows: list[dict]) -> None:
         removed = wm.remove_pgd(xa, ba, eps=eps, config=cfg)
         still = wm.matches(removed, ba, cfg).float().mean()
         add(f"PGD removal L-inf {eps * 255:.0f}/255: payload still detected", float(still))
-        add(f"  PSNR of the attacked image vs marked (dB)", float(wm.psnr(removed, xa).mean()), "", None, "{:.2f}")
+        add("  PSNR of the attacked image vs marked (dB)", float(wm.psnr(removed, xa).mean()), "", None, "{:.2f}")
     real = test[n_attack:2 * n_attack]
     target_bits = wm.payload_bits(wm.model_id_of("fashion-cgan"), 7)
     for eps in (2 / 255, 4 / 255):
@@ -84,7 +84,7 @@ def run_source(source: str, n: int, n_attack: int, rows: list[dict]) -> None:
         ok = wm.matches(forged, target_bits, cfg).float().mean()
         add(f"PGD forgery L-inf {eps * 255:.0f}/255 onto real photos: payload detected", float(ok))
         ok_jpeg = wm.matches(wm.jpeg(forged), target_bits, cfg).float().mean()
-        add(f"  ... and still after JPEG q75", float(ok_jpeg))
+        add("  ... and still after JPEG q75", float(ok_jpeg))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -183,8 +183,9 @@ def format_credentials(cred: dict[str, Any] | None) -> str:
     """Readable lines for ``pgan inspect``."""
     if cred is None:
         return "content credentials (C2PA): none" + ("" if available() else " (c2pa-python is not installed)")
+    integrity = "OK (hashes and signature match)" if cred["integrity"] else "BROKEN: " + ", ".join(cred["failures"])
     lines = [f"content credentials (C2PA): {cred['state']}",
-             f"  integrity: {'OK (hashes and signature match)' if cred['integrity'] else 'BROKEN: ' + ', '.join(cred['failures'])}",
+             f"  integrity: {integrity}",
              f"  signer: {cred.get('signer')} ({cred.get('issuer')}), trusted: {'yes' if cred['trusted'] else 'no'}"]
     for a in cred.get("actions", []):
         lines.append(f"  action: {a.get('action')} ({a.get('digitalSourceType', '')})")

@@ -164,8 +164,8 @@ def png_info(prov: Provenance, extra_text: Mapping[str, str] | None = None) -> P
 
 def _as_picture(image) -> np.ndarray:
     """uint8 (H, W) or (H, W, 3) from one picture: uint8 or float in [0, 1], (H, W), (H, W, C) or (C, H, W)."""
-    a = to_uint8(to_float_images(image[None] if hasattr(image, "shape") and len(image.shape) in (2, 3) else image))[0]
-    a = a.permute(1, 2, 0).numpy()                  # (H, W, C)
+    t = to_uint8(to_float_images(image[None] if hasattr(image, "shape") and len(image.shape) in (2, 3) else image))[0]
+    a = t.permute(1, 2, 0).numpy()                  # (H, W, C)
     return a[..., 0] if a.shape[-1] == 1 else a
 
 

@@ -119,7 +119,7 @@ def resize_matrix(n: int) -> torch.Tensor:
         e = np.zeros(n * n, dtype=np.float32)
         e[j] = 1.0
         im = Image.fromarray(e.reshape(n, n), mode="F")
-        out = im.resize((n // 2, n // 2), Image.BILINEAR).resize((n, n), Image.BILINEAR)
+        out = im.resize((n // 2, n // 2), Image.Resampling.BILINEAR).resize((n, n), Image.Resampling.BILINEAR)
         cols.append(np.asarray(out, dtype=np.float64).ravel())
     return torch.from_numpy(np.stack(cols, 1))
 
@@ -159,6 +159,13 @@ def _keyed(config: WatermarkConfig) -> _Keyed:
     A = torch.cat([W, A2], 1)                   # (P, 64): both readings at once
     joint = A @ torch.linalg.inv(A.T @ A + config.joint_ridge * torch.eye(2 * PAYLOAD_BITS, dtype=torch.float64))  # (P, 64)
     return _Keyed(W, Q, M, joint, dither)
+
+
+def reading_parts(config: WatermarkConfig) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """What the direct reading needs: patterns W (H*W, 32) in pixel space (c = luminance @ W), the dithers (32,)
+    and the lattice step. Anyone holding these can read, remove or forge the mark: they are the secret."""
+    k = _keyed(config)
+    return k.W.clone(), k.dither.clone(), config.step
 
 
 # -- payloads ---------------------------------------------------------------------------------------
@@ -332,7 +339,7 @@ def resize_down_up(images: torch.Tensor, factor: int = 2) -> torch.Tensor:
     out = []
     for img in images:
         h, w = img.shape[-2:]
-        im = _to_pil(img).resize((w // factor, h // factor), Image.BILINEAR).resize((w, h), Image.BILINEAR)
+        im = _to_pil(img).resize((w // factor, h // factor), Image.Resampling.BILINEAR).resize((w, h), Image.Resampling.BILINEAR)
         out.append(_from_pil(im, img.shape[0]))
     return torch.stack(out)
 
@@ -395,5 +402,5 @@ def forge_pgd(images: torch.Tensor, bits: torch.Tensor, eps: float = 4 / 255, st
 __all__ = [
     "ATTACKS", "Decoded", "WatermarkConfig", "bit_accuracy", "bits_to_int", "blur", "dct_matrix", "decode", "embed",
     "false_match_rate", "forge_pgd", "gaussian_noise", "jpeg", "luminance", "matches", "model_id_of", "payload_bits",
-    "psnr", "remove_pgd", "resize_down_up", "soft_scores",
+    "psnr", "reading_parts", "remove_pgd", "resize_down_up", "soft_scores",
 ]

@@ -148,3 +148,15 @@ def test_pgan_detect_batch_json_and_files(tmp_path, fashion_pair, capsys):
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "big.png")
     assert main(["detect", str(tmp_path / "big.png")]) == 2
     assert "28x28 grey" in capsys.readouterr().err
+
+
+def test_notebook_exercise_check_for_the_threshold(capsys):
+    from pgan_lib.course.responsible import check_threshold
+
+    def plain_accuracy(scores, labels):               # ignores the class imbalance
+        cands = torch.sort(scores).values
+        return float(max(cands, key=lambda t: float(((scores > t) == labels.bool()).float().mean())))
+
+    assert check_threshold(D.choose_threshold) and "PASS" in capsys.readouterr().out
+    assert not check_threshold(plain_accuracy) and "balanced" in capsys.readouterr().out
+    assert not check_threshold(lambda s, y: 5.0) and "FAIL" in capsys.readouterr().out

@@ -8,8 +8,14 @@ from PIL import Image
 
 from pgan_lib import content_credentials as cc
 from pgan_lib.provenance import (
-    DIGITAL_SOURCE_TYPE, Provenance, format_provenance, parse_xmp, provenance_arrays, read_provenance,
-    save_png_with_provenance, xmp_packet,
+    DIGITAL_SOURCE_TYPE,
+    Provenance,
+    format_provenance,
+    parse_xmp,
+    provenance_arrays,
+    read_provenance,
+    save_png_with_provenance,
+    xmp_packet,
 )
 
 SHA = "0123456789abcdef" * 4

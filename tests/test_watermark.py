@@ -110,3 +110,20 @@ def test_bad_shapes_are_explained():
         wm.embed(torch.zeros(2, 1, 28, 28), torch.zeros(3, 32, dtype=torch.long))
     with pytest.raises(ValueError, match="band"):
         wm.WatermarkConfig(band=(1, 3))
+
+
+def test_notebook_exercise_check_for_the_decoder(capsys):
+    from pgan_lib.course.responsible import check_decoder
+
+    def right(lum, W, d, step):
+        return torch.round((lum @ W - d) / (step / 2)).long().remainder(2)
+
+    def floor_instead_of_round(lum, W, d, step):
+        return torch.floor((lum @ W - d) / (step / 2)).long().remainder(2)
+
+    def todo(lum, W, d, step):
+        raise NotImplementedError
+
+    assert check_decoder(right) and "PASS" in capsys.readouterr().out
+    assert not check_decoder(floor_instead_of_round) and "FAIL" in capsys.readouterr().out
+    assert not check_decoder(todo) and "not written yet" in capsys.readouterr().out

@@ -144,7 +144,7 @@ def detect_command(args: argparse.Namespace) -> int:
             s = used[name]["model"].scores(x)
         for j, i in enumerate(idx):
             scores[i], which[i] = float(s[j]), name
-    for name, info in used.items():
+    for info in used.values():
         print(f"detector {info['version']} (trained on {info['trained_on']}); threshold {info['threshold']:.3f}, "
               f"chosen on {info['calibrated_on']}")
     for n, s, d in zip(names, scores, which):

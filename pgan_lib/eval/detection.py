@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -26,12 +26,13 @@ from ..attacks import pgd_maximise
 from ..data import load_dataset
 from ..data.base import ProductData
 from ..images import to_float_images, to_uint8
+from ..models.base import GeneratorModel, draw_samples
 from ..models.detector import LUMA, Detector, DetectorConfig
 from ..pretrained import export, load
 from ..train import TrainConfig, Trainer, data_fingerprint
 
 #: per image format: the data, the generator it is trained on, held-out generators for the threshold, test generators
-SETUPS = {
+SETUPS: dict[str, dict[str, Any]] = {
     "fashion": {"source": "fashion-mnist", "size": None, "train_generator": "fashion-cgan", "steps": 2000, "n_train": 8000,
                 "calibration": ("cvae-fashion-clip", "fashion-cgan-no-sn"),
                 "unseen": ("vae-fashion", "cvae-fashion", "fashion-t2i")},
@@ -42,23 +43,16 @@ SETUPS = {
 
 @torch.no_grad()
 def generator_samples(name: str, n: int, reference: ProductData, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
-    """n samples (uint8 (N, C, H, W)) of the shipped generator ``name``, conditioned like ``reference``:
-    its labels for a class-conditional model, its descriptions for a text-conditional one."""
+    """n samples (uint8 (N, C, H, W)) of the shipped generator ``name``, conditioned like ``reference``
+    (the labels of random items for a class-conditional model, their descriptions for a text-conditional one)."""
     model = load(name)
+    if not isinstance(model, GeneratorModel):
+        raise ValueError(f"{name} is a {model.arch} model, not a generator")
     cond = getattr(model, "condition", None)
-    gen = torch.Generator().manual_seed(seed)
-    pick = torch.randint(len(reference), (n,), generator=gen)
-    out = []
-    for start in range(0, n, batch_size):
-        idx = pick[start:start + batch_size]
-        z = torch.randn(len(idx), model.config.latent_dim, generator=gen)
-        kwargs: dict = {}
-        if cond is not None and cond.kind == "label":
-            kwargs["labels"] = reference.labels[idx]
-        elif cond is not None:
-            kwargs["prompts"] = [reference.descriptions[i] for i in idx.tolist()]
-        out.append(to_uint8(model.sample(len(idx), z=z, **kwargs).float().cpu()))
-    return torch.cat(out)
+    pick = torch.randint(len(reference), (n,), generator=torch.Generator().manual_seed(seed)).tolist()
+    labels = [int(reference.labels[i]) for i in pick] if cond is not None and cond.kind == "label" else None
+    prompts = [reference.descriptions[i] for i in pick] if cond is not None and cond.kind != "label" else None
+    return to_uint8(draw_samples(model, n, labels, prompts, seed=seed, batch_size=batch_size))
 
 
 def labelled(real: torch.Tensor, fake: torch.Tensor, name: str, split: str) -> ProductData:

@@ -184,6 +184,9 @@ def dct_features(x: torch.Tensor) -> torch.Tensor:
 class FrequencyDetector(nn.Module):
     """Logistic regression on standardised DCT log-magnitudes (see the module docstring)."""
 
+    mu: torch.Tensor        # (H*W,) feature means of the training set (a buffer)
+    sigma: torch.Tensor     # (H*W,) feature standard deviations (a buffer)
+
     def __init__(self, size: int, l2: float = 1e-3) -> None:
         super().__init__()
         self.size, self.l2 = size, l2
