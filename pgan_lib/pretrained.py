@@ -99,6 +99,15 @@ def available(name: str) -> bool:
         return False
 
 
+def weights_sha256(name_or_path: str | Path) -> str:
+    """The sha256 of a model's weights: the published one for a shipped name, else the hash of
+    ``<path>.safetensors`` (a checkpoint stem); "" when neither exists (e.g. a model made in memory)."""
+    if str(name_or_path) in SHIPPED:
+        return SHIPPED[str(name_or_path)].sha256
+    weights = Path(name_or_path).with_suffix(".safetensors")
+    return file_sha256(weights) if weights.is_file() else ""
+
+
 def load(name: str, device: str | torch.device = "cpu") -> KitModel:
     """A shipped model, verified and in eval mode."""
     return load_model(verify(name), device=device)

@@ -7,9 +7,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .images import to_float_images, to_uint8
+from .provenance import Provenance, save_png_with_provenance
 
 
 def to_numpy_images(images: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -78,14 +78,12 @@ def show_grid(
     return fig
 
 
-def save_grid_png(images: torch.Tensor | np.ndarray, path: str | Path, ncols: int = 8, scale: int = 4) -> Path:
-    """Write an image grid as a PNG, each pixel enlarged ``scale`` times (no captions)."""
+def save_grid_png(images: torch.Tensor | np.ndarray, path: str | Path, provenance: Provenance, ncols: int = 8,
+                  scale: int = 4) -> Path:
+    """Write an image grid as a PNG, each pixel enlarged ``scale`` times (no captions), carrying
+    ``provenance`` (text chunks + XMP, ``pgan_lib.provenance``): generated images always say so."""
     grid = image_grid(images, ncols=ncols)
-    img = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.Resampling.NEAREST)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
+    return save_png_with_provenance(grid.repeat(scale, axis=0).repeat(scale, axis=1), path, provenance)
 
 
 def show_rows(

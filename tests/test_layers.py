@@ -1,6 +1,7 @@
 """The library's layers point one way, and imports sit at the top of modules.
 
-    core (config, checkpoint, images, viz, safety) -> data -> text -> models (+ attacks, defenses)
+    core (config, checkpoint, images, viz, safety, provenance) -> data -> text -> models (+ attacks, defenses,
+        watermark)
         -> train, pretrained -> eval -> explore, gan_demos -> recipes -> course -> cli
 
 A module may import from its own layer or a lower one, never from a higher
@@ -18,10 +19,10 @@ ROOT = Path(pgan_lib.__file__).parent
 #: (module prefix, rank); the longest matching prefix wins.
 LAYERS = (
     ("pgan_lib", 0), ("pgan_lib.config", 0), ("pgan_lib.checkpoint", 0), ("pgan_lib.images", 0),
-    ("pgan_lib.viz", 0), ("pgan_lib.safety", 0),
+    ("pgan_lib.viz", 0), ("pgan_lib.safety", 0), ("pgan_lib.provenance", 0), ("pgan_lib.content_credentials", 0),
     ("pgan_lib.data", 1),
     ("pgan_lib.text", 2),
-    ("pgan_lib.models", 3), ("pgan_lib.attacks", 3), ("pgan_lib.defenses", 3),
+    ("pgan_lib.models", 3), ("pgan_lib.attacks", 3), ("pgan_lib.defenses", 3), ("pgan_lib.watermark", 3),
     ("pgan_lib.train", 4), ("pgan_lib.pretrained", 4),
     ("pgan_lib.eval", 5),
     ("pgan_lib.explore", 6), ("pgan_lib.gan_demos", 6),

@@ -1,4 +1,4 @@
-"""The ``pgan`` command line: data, train, sample, generate, eval, attack.
+"""The ``pgan`` command line: data, train, sample, generate, eval, attack, inspect, detect.
 
 Each group of commands lives in its own module of this package with a
 ``register(subparsers)`` function; this file only gathers them and turns
@@ -15,7 +15,7 @@ from ..data.fashion_mnist import FashionMNISTNotFound
 from .common import UserError
 
 #: The command groups, one module each.
-COMMAND_MODULES = ("data", "train", "sample", "eval", "attack")
+COMMAND_MODULES = ("data", "train", "sample", "eval", "attack", "responsible")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import torch
 
+from .. import content_credentials
 from ..eval.samples import save_samples
 from ..images import to_uint8
 from ..models.base import GeneratorModel, draw_samples
+from ..pretrained import weights_sha256
+from ..provenance import Provenance
 from ..viz import save_grid_png
 from .common import UserError, add_model_args, resolve_model
 
@@ -31,17 +34,29 @@ def register(sub) -> None:
     add_model_args(gen)
     gen.add_argument("--n", type=int, default=16)
     gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--out", required=True, help="output PNG")
+    gen.add_argument("--out", required=True, help="output PNG (it carries provenance metadata: see `pgan inspect`)")
+    gen.add_argument("--sign", action="store_true",
+                     help="also add C2PA content credentials signed with a local test key (needs c2pa-python; "
+                          "proves the file is unchanged, not who made it)")
     gen.set_defaults(func=generate_command)
 
 
-def resolve_generator(args: argparse.Namespace) -> GeneratorModel:
-    """The generator named by --model or --checkpoint; anything else (a classifier, a CLIP) is refused."""
+def resolve_generator(args: argparse.Namespace) -> tuple[GeneratorModel, str]:
+    """The generator named by --model or --checkpoint (and its name); anything else (a classifier, a CLIP) is refused."""
     model, where = resolve_model(args)
     if not isinstance(model, GeneratorModel):
         raise UserError(f"{where} is a {model.arch} model, which does not draw images; "
                         "use a generator (e.g. --model fashion-cgan or --model catalog-t2i)")
-    return model
+    return model, where
+
+
+def provenance_of(where: str, seed: int, labels: list[int] | None = None,
+                  prompts: list[str] | None = None) -> Provenance:
+    """What a file made by ``where`` (a shipped name or a checkpoint stem) records: the model, its weights'
+    sha256, the seed, and the prompt or class when all the images share one."""
+    prompt = prompts[0] if prompts and len(set(prompts)) == 1 else None
+    label = labels[0] if labels and len(set(labels)) == 1 else None
+    return Provenance(model=where, checkpoint_sha256=weights_sha256(where), seed=seed, prompt=prompt, label=label)
 
 
 def _conditions(args: argparse.Namespace, model: GeneratorModel) -> tuple[list[int] | None, list[str] | None, int]:
@@ -105,10 +120,11 @@ def sample_images(model: GeneratorModel, n: int, labels: list[int] | None = None
 def sample_command(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
-    model = resolve_generator(args)
+    model, where = resolve_generator(args)
     labels, prompts, n = _conditions(args, model)
     images = sample_images(model, n, labels, prompts, seed=args.seed, batch_size=args.batch_size)
-    out = save_samples(args.out, images, labels=labels, prompts=prompts)
+    out = save_samples(args.out, images, labels=labels, prompts=prompts,
+                       provenance=provenance_of(where, args.seed, labels, prompts))
     print(f"wrote {len(images)} samples {tuple(images.shape[2:]) + (images.shape[1],)} to {out}")
     return 0
 
@@ -116,12 +132,19 @@ def sample_command(args: argparse.Namespace) -> int:
 def generate_command(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
-    model = resolve_generator(args)
+    if args.sign and not content_credentials.available():
+        raise UserError("--sign needs the c2pa-python package (`pip install c2pa-python`); "
+                        "without it the PNG still carries its provenance metadata")
+    model, where = resolve_generator(args)
     cond = getattr(model, "condition", None)
     if cond is None or cond.kind == "label":
         raise UserError(f"this {model.arch} model does not read descriptions; use a description-conditioned model "
                         "(e.g. a checkpoint of the cvae-fashion recipe) or `pgan sample --labels`.")
     images = sample_images(model, args.n, prompts=[args.prompt] * args.n, seed=args.seed)
-    path = save_grid_png(images, args.out, ncols=min(8, args.n))
-    print(f"wrote {args.n} images for {args.prompt!r} to {path}")
+    prov = provenance_of(where, args.seed, prompts=[args.prompt])
+    path = save_grid_png(images, args.out, prov, ncols=min(8, args.n))
+    print(f"wrote {args.n} images for {args.prompt!r} to {path} (with provenance metadata: `pgan inspect {path}`)")
+    if args.sign:
+        content_credentials.sign_png(path, prov)
+        print(f"signed {path} with C2PA content credentials ({content_credentials.IDENTITY_NOTE})")
     return 0

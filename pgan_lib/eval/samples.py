@@ -1,4 +1,5 @@
-"""The kit's one sample file: ``.npz`` with images uint8 (N, H, W, C), optional labels (N,) and prompts (N,).
+"""The kit's one sample file: ``.npz`` with images uint8 (N, H, W, C), optional labels (N,) and prompts (N,),
+and provenance fields as 0-d string arrays ``provenance_<field>`` (what made the samples).
 
 Prompts are a plain unicode array, so files load with ``allow_pickle=False``.
 ``pgan sample`` writes these files and ``pgan eval`` reads them.
@@ -11,16 +12,21 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..images import to_float_images, to_uint8
+from ..provenance import Provenance, provenance_arrays
 
 
-def save_samples(path: str | Path, images, labels=None, prompts: Sequence[str] | None = None) -> Path:
-    """Write samples as the kit's .npz: images uint8 (N, H, W, C), optional labels (N,) and prompts (N,)."""
+def save_samples(path: str | Path, images, labels=None, prompts: Sequence[str] | None = None,
+                 provenance: Provenance | None = None) -> Path:
+    """Write samples as the kit's .npz: images uint8 (N, H, W, C), optional labels (N,) and prompts (N,),
+    and the ``provenance`` fields as plain string arrays ``provenance_<field>`` (``pgan inspect`` reads them)."""
     x = to_uint8(to_float_images(images)).permute(0, 2, 3, 1).numpy()
     arrays: dict[str, Any] = {"images": x}
     if labels is not None:
         arrays["labels"] = np.asarray(labels, dtype=np.int64)
     if prompts is not None:
         arrays["prompts"] = np.asarray([str(p) for p in prompts], dtype=np.str_)
+    if provenance is not None:
+        arrays.update(provenance_arrays(provenance))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)

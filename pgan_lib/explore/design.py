@@ -34,6 +34,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from .. import pretrained
+from ..provenance import Provenance, save_png_with_provenance
 from ..viz import image_grid
 from .latent import Directions, directions_from_samples, lerp, seed_latent, slerp
 
@@ -312,11 +313,14 @@ def design_metadata(design: Design, config: ExploreConfig = CONFIG) -> dict[str,
 
 
 def save_design(design: Design, path: str | Path, config: ExploreConfig = CONFIG) -> Path:
-    """Write the design's image as a PNG, with the design in its metadata; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(render(design, config), config.scale, metadata=design_metadata(design, config)))
-    return path
+    """Write the design's image as a PNG, with the design and the provenance (``pgan_lib.provenance``:
+    model, weights' sha256, seed, prompt or class, time, digital source type) in its metadata; returns the path."""
+    meta = design_metadata(design, config)
+    full = complete(design)
+    prov = Provenance(model=full.model, checkpoint_sha256=pretrained.weights_sha256(full.model), seed=full.seed,
+                      prompt=full.prompt, label=full.label, class_name=meta.get("class"))
+    extra = {k: v for k, v in meta.items() if k != "Software"}
+    return save_png_with_provenance(to_picture(render(design, config), config.scale), path, prov, extra_text=extra)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
