@@ -98,7 +98,8 @@ def stem_of(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise CheckpointError(
-            f"{safe_text(path, 300)}: refusing to load a pickled file ({safe_text(path.suffix, 20)}); unpickling can run arbitrary code. "
+            f"{safe_text(path, 300)}: refusing to load a pickled file ({safe_text(path.suffix, 20)}); "
+            "unpickling can run arbitrary code. "
             "pgan-kit checkpoints are a .safetensors file with a .json sidecar."
         )
     if path.suffix in (".json", ".safetensors"):
@@ -280,7 +281,8 @@ def parse_sidecar(data: bytes, where: str = "sidecar", require_hash: bool = True
     except RecursionError:
         raise CheckpointError(f"{where}: the JSON sidecar is nested too deeply to be a pgan-kit sidecar.") from None
     except (ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{where}: the JSON sidecar is corrupt ({safe_text(err, 200)}). Use an earlier checkpoint.") from None
+        raise CheckpointError(
+            f"{where}: the JSON sidecar is corrupt ({safe_text(err, 200)}). Use an earlier checkpoint.") from None
     if _json_depth(raw) > MAX_JSON_DEPTH:
         raise CheckpointError(f"{where}: the JSON sidecar is nested more than {MAX_JSON_DEPTH} levels deep; "
                               "it is not a pgan-kit sidecar.")
@@ -319,7 +321,9 @@ def validate_meta(meta: Any, where: str = "sidecar", require_hash: bool = True) 
                             "with pgan-kit, or re-export it)")
     else:
         want("weights_sha256", isinstance(digest, str) and bool(_SHA256.match(digest)), "64 lowercase hex digits")
-    g = meta.get
+    def g(key: str) -> Any:
+        return meta.get(key)
+
     want("arch", isinstance(g("arch"), str) and 0 < len(g("arch")) <= 100, "a model name")
     want("config", isinstance(g("config"), dict), "an object")
     want("train_config", isinstance(g("train_config"), dict), "an object")

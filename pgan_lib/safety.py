@@ -28,14 +28,15 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, IO
+from typing import IO, Callable
 
 __all__ = [
-    "MAX_CAPTIONS_BYTES", "MAX_DESCRIPTION_CHARS", "MAX_IMAGE_FILE_BYTES", "MAX_IMAGE_PIXELS",
-    "MAX_IMAGE_SIZE", "MAX_LOADED_BYTES", "MAX_PROMPT_CHARS", "MAX_PROMPT_LINES", "MAX_PROMPTS_BYTES",
-    "MAX_SIDECAR_BYTES", "MAX_JSON_DEPTH", "MAX_SAMPLE_BYTES", "MAX_SEED",
-    "OutputPathError", "PathError", "Prompts", "PromptsFileError", "check_int", "check_memory", "clean_stale_temps", "format_bytes",
-    "pid_alive", "read_prompts", "safe_text", "temp_name", "writable_output", "write_atomically",
+    "MAX_CAPTIONS_BYTES", "MAX_DESCRIPTION_CHARS", "MAX_IMAGE_FILE_BYTES", "MAX_IMAGE_PIXELS", "MAX_IMAGE_SIZE",
+    "MAX_JSON_DEPTH", "MAX_LOADED_BYTES", "MAX_PROMPT_CHARS", "MAX_PROMPT_LINES", "MAX_PROMPTS_BYTES",
+    "MAX_SAMPLE_BYTES", "MAX_SEED", "MAX_SIDECAR_BYTES",
+    "OutputPathError", "PathError", "Prompts", "PromptsFileError",
+    "check_int", "check_memory", "clean_stale_temps", "format_bytes", "pid_alive", "read_prompts", "safe_text",
+    "temp_name", "writable_output", "write_atomically",
 ]
 
 #: Largest image (width x height, after JPEG draft scaling) a loader decodes; 64 megapixels
@@ -113,18 +114,23 @@ def format_bytes(n: float) -> str:
 
 
 def check_int(name: str, value: object, low: int, high: int, fix: str = "") -> int:
-    """``value`` as an int in [low, high]; a ValueError naming the value, the range and ``fix`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            value = int(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"{name} must be a whole number from {low} to {high}, got {safe_text(repr(value), 60)}"
-                             + (f"; {fix}" if fix else "")) from None
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be from {low} to {high}, got {value}" + (f"; {fix}" if fix else ""))
-    return value
+    """``value`` as an int in [low, high]; a ValueError naming the value, the range and ``fix`` otherwise.
+
+    Accepts ints, whole floats and digit strings ("12"); refuses booleans, fractions and the rest.
+    """
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit() and len(value) < 100:
+        number = int(value)
+    if number is None:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {safe_text(repr(value), 60)}"
+                         + (f"; {fix}" if fix else ""))
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be from {low} to {high}, got {number}" + (f"; {fix}" if fix else ""))
+    return number
 
 
 def check_memory(what: str, n_bytes: int, budget: int, fix: str) -> None:
@@ -325,10 +331,10 @@ def pid_alive(pid: int) -> bool:
 def clean_stale_temps(folder: str | os.PathLike, max_age_s: float = 24 * 3600) -> list[Path]:
     """Remove ``*.<pid>.<random>.tmp`` files in ``folder`` whose writer is gone (or that are older
     than ``max_age_s``); returns what was removed. Errors are ignored: cleaning is best effort."""
-    removed = []
+    removed: list[Path] = []
     now = time.time()
     try:
-        entries = list(os.scandir(folder))
+        entries = list(os.scandir(os.fspath(folder)))
     except OSError:
         return removed
     for e in entries:

@@ -8,7 +8,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -17,7 +16,12 @@ import torch
 
 from pgan_lib import checkpoint as ck
 from pgan_lib.checkpoint import (
-    CheckpointError, CheckpointSaveError, NonFiniteWeightsWarning, load_checkpoint, read_sidecar, save_checkpoint,
+    CheckpointError,
+    CheckpointSaveError,
+    NonFiniteWeightsWarning,
+    load_checkpoint,
+    read_sidecar,
+    save_checkpoint,
 )
 from pgan_lib.models.base import load_model
 from pgan_lib.models.vae import VAE, VAEConfig

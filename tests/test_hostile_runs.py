@@ -6,8 +6,6 @@ import errno
 import os
 import subprocess
 import sys
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +38,8 @@ class Tiny(KitModel):
     arch = "tiny-hostile"
     Config = TinyConfig
 
-    def __init__(self, config=TinyConfig()):
+    def __init__(self, config: TinyConfig | None = None):
+        config = config or TinyConfig()
         super().__init__(config)
         self.enc = nn.Linear(config.pixels, config.hidden)
         self.dec = nn.Linear(config.hidden, config.pixels)

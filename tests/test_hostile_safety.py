@@ -7,8 +7,16 @@ import os
 import pytest
 
 from pgan_lib.safety import (
-    MAX_SEED, OutputPathError, check_int, check_memory, clean_stale_temps, format_bytes, safe_text, temp_name,
-    writable_output, write_atomically,
+    MAX_SEED,
+    OutputPathError,
+    check_int,
+    check_memory,
+    clean_stale_temps,
+    format_bytes,
+    safe_text,
+    temp_name,
+    writable_output,
+    write_atomically,
 )
 
 

@@ -24,7 +24,8 @@ class ToyAE(KitModel):
     Config = ToyConfig
 
     def __init__(self, config=None):
-        super().__init__(config or ToyConfig())
+        config = config or ToyConfig()
+        super().__init__(config)
         self.enc = nn.Linear(config.pixels, config.hidden)
         self.dec = nn.Linear(config.hidden, config.pixels)
         self.losses: list[float] = []

@@ -115,8 +115,14 @@ from PIL import Image, ImageOps
 
 from pgan_lib.data.base import SPLITS, ProductData, split_indices
 from pgan_lib.safety import (
-    MAX_CAPTIONS_BYTES, MAX_DESCRIPTION_CHARS, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIZE,
-    MAX_LOADED_BYTES, format_bytes, safe_text,
+    MAX_CAPTIONS_BYTES,
+    MAX_DESCRIPTION_CHARS,
+    MAX_IMAGE_FILE_BYTES,
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIZE,
+    MAX_LOADED_BYTES,
+    format_bytes,
+    safe_text,
 )
 
 __all__ = [
@@ -368,7 +374,7 @@ def _open_image(data: bytes, size: int, max_pixels: int) -> tuple[Image.Image | 
     if im.format == "JPEG":
         im.draft("RGB" if im.mode not in ("L", "1") else "L", (size, size))  # decode at 1/2, 1/4 or 1/8 scale
     w, h = im.size
-    if w * h > max_pixels or (bomb and w * h > Image.MAX_IMAGE_PIXELS):
+    if w * h > max_pixels or (bomb and w * h > (Image.MAX_IMAGE_PIXELS or 0)):
         im.close()
         return None, (f"image is {w} x {h} = {w * h:,} pixels, over the limit of {max_pixels:,}; "
                       "shrink it (the kit uses small images anyway) or pass a larger max_pixels")
@@ -491,7 +497,8 @@ def _walk(root: Path, root_real: Path) -> _Scan:
             with os.scandir(root / rel_dir) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            scan.special.append((rel_dir.as_posix(), f"folder cannot be read ({exc.strerror or exc}); its files were not loaded", True))
+            why = f"folder cannot be read ({exc.strerror or exc}); its files were not loaded"
+            scan.special.append((rel_dir.as_posix(), why, True))
             continue
         for entry in entries:
             rel = rel_dir / entry.name
@@ -576,11 +583,11 @@ _CSV_EXAMPLE = (
 )
 
 
-def _read_captions(csv_path: Path) -> tuple[list[dict[str, str | None]], bool, list[tuple[str, str]]]:
-    """Rows as dicts with keys file, description, label, row; whether a label column exists; bad rows."""
+def _captions_text(csv_path: Path) -> str:
+    """captions.csv as text (a regular file inside the folder, at most MAX_CAPTIONS_BYTES, UTF-8)."""
     shown = safe_text(csv_path, 300)
     try:
-        text = _read_regular_file(csv_path, MAX_CAPTIONS_BYTES).decode("utf-8-sig")
+        return _read_regular_file(csv_path, MAX_CAPTIONS_BYTES).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FolderDataError(
             f"{shown} is not UTF-8 text (byte {exc.start} cannot be decoded). "
@@ -591,6 +598,25 @@ def _read_captions(csv_path: Path) -> tuple[list[dict[str, str | None]], bool, l
     except OSError as exc:
         raise FolderDataError(f"cannot read {shown}: {exc.strerror or exc}") from None
 
+
+def _row_problem(file: str, description: str, label: str, n_values: int, n_header: int, extra: bool) -> str:
+    """Why a captions row cannot be used ("" when it can)."""
+    if len(file) > 4096 or "\x00" in file:
+        return f"file name is not usable ({len(file)} characters{', holds a NUL' if chr(0) in file else ''})"
+    if extra:
+        return (f"has {n_values} columns but the header has {n_header}; "
+                "put a description that contains commas in double quotes")
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        return f"description is {len(description)} characters, over the limit of {MAX_DESCRIPTION_CHARS}; shorten it"
+    if len(label) > MAX_DESCRIPTION_CHARS:
+        return f"label is {len(label)} characters, over the limit of {MAX_DESCRIPTION_CHARS}"
+    return ""
+
+
+def _read_captions(csv_path: Path) -> tuple[list[dict[str, str | None]], bool, list[tuple[str, str]]]:
+    """Rows as dicts with keys file, description, label, row; whether a label column exists; bad rows."""
+    shown = safe_text(csv_path, 300)
+    text = _captions_text(csv_path)
     first_line = text.splitlines()[0] if text.strip() else ""
     delimiter, header = ",", []
     for delim in (",", ";", "\t"):
@@ -629,31 +655,18 @@ def _read_captions(csv_path: Path) -> tuple[list[dict[str, str | None]], bool, l
             i = col.get(name)
             return values[i].strip() if i is not None and i < len(values) else ""
 
-        file = get("file").replace("\\", "/")
+        file, description, label = get("file").replace("\\", "/"), get("description"), get("label")
         where = f"{csv_path.name} line {row_no}"
         if not file:
             bad.append((where, "row has no file name"))
             continue
-        if len(file) > 4096 or "\x00" in file:
-            bad.append((where, f"file name is not usable ({len(file)} characters{', holds a NUL' if chr(0) in file else ''})"))
+        why = _row_problem(file, description, label, len(values), len(header),
+                           any(v.strip() for v in values[len(header):]))
+        if why:
+            shown = where if why.startswith("file name") else Path(file).as_posix()
+            bad.append((shown, f"{where} {why}" if why.startswith("has ") else f"{where}: {why}"))
             continue
-        file = Path(file).as_posix()
-        if any(v.strip() for v in values[len(header):]):
-            bad.append(
-                (file, f"{where} has {len(values)} columns but the header has {len(header)}; "
-                 "put a description that contains commas in double quotes")
-            )
-            continue
-        description = get("description")
-        if len(description) > MAX_DESCRIPTION_CHARS:
-            bad.append((file, f"{where}: description is {len(description)} characters, over the limit of "
-                        f"{MAX_DESCRIPTION_CHARS}; shorten it"))
-            continue
-        label = get("label")
-        if len(label) > MAX_DESCRIPTION_CHARS:
-            bad.append((file, f"{where}: label is {len(label)} characters, over the limit of {MAX_DESCRIPTION_CHARS}"))
-            continue
-        rows.append({"file": file, "description": description, "label": label or None, "row": where})
+        rows.append({"file": Path(file).as_posix(), "description": description, "label": label or None, "row": where})
     return rows, "label" in col, bad
 
 
@@ -697,6 +710,86 @@ def _check_row_path(root: Path, root_real: Path, rel: str) -> tuple[Path | None,
     return real, ""
 
 
+_Entry = tuple[str, str, "str | None", Path]   # (relative path, description, label, real path)
+
+
+def _captions_entries(root: Path, root_real: Path, captions: Path, scan: _Scan, report: FolderReport) -> list[_Entry]:
+    """The items a captions.csv lists, each checked to be a regular file inside the folder."""
+    files = scan.files
+    report.layout = CAPTIONS_FILE
+    rows, has_label, bad_rows = _read_captions(captions)
+    report.skipped += bad_rows
+    on_disk = {f.as_posix() for f in files}
+    by_lower = {f.as_posix().lower(): f.as_posix() for f in files}
+    listed: set[str] = {p for p, _ in bad_rows}   # a refused row's file is named once, not also "unlisted"
+    entries: list[_Entry] = []
+    for row in rows:
+        rel, where = str(row["file"]), str(row["row"])
+        listed.add(rel)
+        real, why = _check_row_path(root, root_real, rel)
+        if real is None:
+            guess = by_lower.get(rel.lower()) if why == "file not found" and rel not in on_disk else None
+            hint = f" (did you mean {guess}? names are case-sensitive)" if guess else ""
+            report.skipped.append((rel, f"{where}: {why}{hint}"))
+        elif not row["description"]:
+            report.skipped.append((rel, f"{where}: empty description"))
+        else:
+            entries.append((rel, str(row["description"]), row["label"], real))
+    captions_rel = captions.relative_to(root_real).as_posix()
+    for f in files:
+        name = f.as_posix()
+        if name == captions_rel or name in listed:
+            continue
+        if _is_image_name(f):
+            report.unlisted.append((name, f"image has no row in {captions.name}; not loaded"))
+        else:
+            report.ignored.append((name, f"not an image ({f.suffix or 'no extension'})"))
+    for name, why, as_skip in scan.special:
+        if name not in listed:
+            (report.skipped if as_skip else report.ignored).append((name, why))
+    if not has_label:
+        report.notes.append(f"{captions.name} has no 'label' column: class_names is [] and every label is -1")
+        if any(len(f.parts) > 1 and _is_image_name(f) for f in files):
+            report.notes.append(f"{captions.name} takes precedence over sub-folders; add a 'label' column to use classes")
+    if not rows and not bad_rows:
+        raise FolderDataError(
+            f"{safe_text(captions, 300)} has a header but no rows. Add one row per image, e.g.:\n{_CSV_EXAMPLE}")
+    return entries
+
+
+def _layout_entries(path: str | Path, root_real: Path, scan: _Scan, report: FolderReport) -> list[_Entry]:
+    """The items of a folder without captions.csv: class sub-folders, or a flat folder."""
+    images = [f for f in scan.files if _is_image_name(f)]
+    for f in scan.files:
+        if not _is_image_name(f):
+            report.ignored.append((f.as_posix(), f"not an image ({f.suffix or 'no extension'})"))
+    for name, why, as_skip in scan.special:
+        (report.skipped if as_skip else report.ignored).append((name, why))
+    if not images:
+        if report.skipped:
+            raise FolderDataError(f"no readable images in {safe_text(path, 300)}.\n" + report.error_message(), report)
+        raise FolderDataError(
+            f"no images found in {safe_text(path, 300)} (looked for {', '.join(sorted(e for e in IMAGE_EXTENSIONS))}). "
+            f"Put images in class sub-folders ({path}/boot/1.png, {path}/mug/2.jpg) "
+            f"or add a {CAPTIONS_FILE} listing file,description."
+        )
+    if any(len(f.parts) > 1 for f in images):
+        report.layout = "sub-folders"
+        entries: list[_Entry] = []
+        for f in images:
+            if len(f.parts) == 1:
+                report.unlisted.append((f.as_posix(), "not inside a class sub-folder; not loaded"))
+            else:
+                entries.append((f.as_posix(), describe_class(f.parts[0]), f.parts[0], root_real / f))
+        return entries
+    report.layout = "flat"
+    report.notes.append(
+        f"no {CAPTIONS_FILE} and no class sub-folders: every image is described as "
+        f"'{FLAT_DESCRIPTION}' with label -1; add {CAPTIONS_FILE} for real descriptions"
+    )
+    return [(f.as_posix(), FLAT_DESCRIPTION, None, root_real / f) for f in images]
+
+
 def scan_folder(path: str | Path, size: int = 32, channels: int = 3,
                 max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[list[FolderItem], FolderReport]:
     """Read every image in the folder and report on each problem (see module docstring).
@@ -706,91 +799,20 @@ def scan_folder(path: str | Path, size: int = 32, channels: int = 3,
     over ``max_pixels`` pixels is skipped and named before it is decoded.
 
     Raises :class:`FolderDataError` only when the folder itself is unusable: missing, not a
-    folder, holding no images at all, or with a captions.csv lacking the required columns.
-    An empty item list with a report full of skipped files is returned, not raised.
+    folder, holding no images at all, with a captions.csv lacking the required columns, or
+    with more images than fit the memory limit. An empty item list with a report full of
+    skipped files is returned, not raised.
     """
     _check_args(size, channels)
     root = _resolve_root(path)
     root_real = root.resolve()
     report = FolderReport(root=str(path))
     scan = _walk(root, root_real)
-    files = scan.files
     captions = _find_captions(root, root_real)
-    entries: list[tuple[str, str, str | None, Path]] = []  # (relative path, description, label, real path)
-
     if captions is not None:
-        report.layout = CAPTIONS_FILE
-        rows, has_label, bad_rows = _read_captions(captions)
-        report.skipped += bad_rows
-        on_disk = {f.as_posix() for f in files}
-        by_lower = {f.as_posix().lower(): f.as_posix() for f in files}
-        listed: set[str] = {p for p, _ in bad_rows}   # a refused row's file is named once, not also "unlisted"
-        for row in rows:
-            rel, where = str(row["file"]), str(row["row"])
-            listed.add(rel)
-            real, why = _check_row_path(root, root_real, rel)
-            if real is None:
-                guess = by_lower.get(rel.lower()) if why == "file not found" and rel not in on_disk else None
-                hint = f" (did you mean {guess}? names are case-sensitive)" if guess else ""
-                report.skipped.append((rel, f"{where}: {why}{hint}"))
-            elif not row["description"]:
-                report.skipped.append((rel, f"{where}: empty description"))
-            else:
-                entries.append((rel, str(row["description"]), row["label"], real))
-        captions_rel = captions.relative_to(root_real).as_posix()
-        for f in files:
-            name = f.as_posix()
-            if name == captions_rel or name in listed:
-                continue
-            if _is_image_name(f):
-                report.unlisted.append((name, f"image has no row in {captions.name}; not loaded"))
-            else:
-                report.ignored.append((name, f"not an image ({f.suffix or 'no extension'})"))
-        for name, why, as_skip in scan.special:
-            if name not in listed:
-                (report.skipped if as_skip else report.ignored).append((name, why))
-        if not has_label:
-            report.notes.append(
-                f"{captions.name} has no 'label' column: class_names is [] and every label is -1"
-            )
-            if any(len(f.parts) > 1 and _is_image_name(f) for f in files):
-                report.notes.append(
-                    f"{captions.name} takes precedence over sub-folders; add a 'label' column to use classes"
-                )
-        if not rows and not bad_rows:
-            raise FolderDataError(
-                f"{safe_text(captions, 300)} has a header but no rows. Add one row per image, e.g.:\n{_CSV_EXAMPLE}"
-            )
+        entries = _captions_entries(root, root_real, captions, scan, report)
     else:
-        images = [f for f in files if _is_image_name(f)]
-        for f in files:
-            if not _is_image_name(f):
-                report.ignored.append((f.as_posix(), f"not an image ({f.suffix or 'no extension'})"))
-        for name, why, as_skip in scan.special:
-            (report.skipped if as_skip else report.ignored).append((name, why))
-        if not images:
-            if report.skipped:
-                raise FolderDataError(f"no readable images in {safe_text(path, 300)}.\n" + report.error_message(), report)
-            raise FolderDataError(
-                f"no images found in {safe_text(path, 300)} (looked for {', '.join(sorted(e for e in IMAGE_EXTENSIONS))}). "
-                f"Put images in class sub-folders ({path}/boot/1.png, {path}/mug/2.jpg) "
-                f"or add a {CAPTIONS_FILE} listing file,description."
-            )
-        nested = [f for f in images if len(f.parts) > 1]
-        if nested:
-            report.layout = "sub-folders"
-            for f in images:
-                if len(f.parts) == 1:
-                    report.unlisted.append((f.as_posix(), "not inside a class sub-folder; not loaded"))
-                else:
-                    entries.append((f.as_posix(), describe_class(f.parts[0]), f.parts[0], root_real / f))
-        else:
-            report.layout = "flat"
-            report.notes.append(
-                f"no {CAPTIONS_FILE} and no class sub-folders: every image is described as "
-                f"'{FLAT_DESCRIPTION}' with label -1; add {CAPTIONS_FILE} for real descriptions"
-            )
-            entries = [(f.as_posix(), FLAT_DESCRIPTION, None, root_real / f) for f in images]
+        entries = _layout_entries(path, root_real, scan, report)
 
     distinct = len({rel for rel, *_ in entries})
     need = distinct * channels * size * size
