@@ -37,6 +37,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no flock: RunLock uses a PID file there
+    fcntl = None  # type: ignore[assignment]
 from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
@@ -202,9 +207,7 @@ class RunLock:
             "their checkpoints and logs.")
 
     def acquire(self) -> "RunLock":
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
+        if fcntl is None:  # pragma: no cover - Windows
             return self._acquire_pidfile()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
