@@ -109,8 +109,15 @@ def weights_sha256(name_or_path: str | Path) -> str:
 
 
 def load(name: str, device: str | torch.device = "cpu") -> KitModel:
-    """A shipped model, verified and in eval mode."""
-    return load_model(verify(name), device=device)
+    """A shipped model, verified and in eval mode.
+
+    The manifest's digests are checked again on the very bytes that are loaded, so a file
+    replaced between ``verify`` and loading cannot slip in.
+    """
+    entry = SHIPPED.get(name)
+    stem = verify(name)
+    return load_model(stem, device=device, weights_sha256=entry.sha256 if entry else None,
+                      sidecar_sha256=entry.sidecar_sha256 if entry else None)
 
 
 # ----------------------------------------------------------------------------- making shipped checkpoints

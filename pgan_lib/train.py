@@ -9,36 +9,61 @@ The loop, in words:
         every val_every steps:        validation metrics, LR schedule, early stopping, best checkpoint
         every checkpoint_every steps: save ``last`` (weights, optimisers, RNG, history)
 
+``Trainer.fit`` reads as those parts: ``_setup`` (seed, optimisers, resume or start),
+``_start`` (batches, logging), then per step ``_train_step``, ``_log``, ``_validation``
+and ``save``, and ``_finish``.
+
+A run folder is safe to share on one machine: one trainer at a time holds it
+(:class:`RunLock`; a second one is refused with the holder's PID, the lock of a killed
+trainer is taken over), a folder that already holds a run is neither overwritten nor
+mixed into without ``resume`` or ``force``, ``resume`` continues from the newest valid
+checkpoint (``best`` when ``last`` is missing, damaged or older), and temporary files of
+killed saves are removed.
+
 A model plugs in through the small interface of ``pgan_lib.models.base.KitModel``.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import os
+import platform
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no flock: RunLock uses a PID file there
+    fcntl = None  # type: ignore[assignment]
 from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
 from .checkpoint import (
+    Checkpoint,
     CheckpointError,
     check_compatible,
     join_state,
     load_checkpoint,
     optimizer_state_from_json,
+    read_sidecar,
     save_checkpoint,
     split_state,
 )
 from .config import pick_device
 from .data.base import ProductData
-from .data.batches import BatchIterator
+from .data.batches import Batch, BatchIterator
 from .models.base import config_defaults
+from .safety import MAX_SEED, PathError, check_int, clean_stale_temps, pid_alive, safe_text
+
+if TYPE_CHECKING:
+    from .models.base import KitModel
 
 
 @dataclass
@@ -63,6 +88,15 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        for name, high in (("max_steps", 10**9), ("batch_size", 2**20), ("log_every", 10**9), ("val_every", 10**9),
+                           ("checkpoint_every", 10**9), ("patience", 10**6), ("plateau_patience", 10**6)):
+            check_int(name, getattr(self, name), 1, high)
+        check_int("seed", self.seed, 0, MAX_SEED, "a seed is a whole number such as 0 or 1234")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (0 < self.lr < 1e3):
+            raise ValueError(f"lr must be a positive number such as 2e-4, got {self.lr!r}")
+        if self.grad_clip is not None and (isinstance(self.grad_clip, bool) or not isinstance(self.grad_clip, (int, float))
+                                           or not 0 < self.grad_clip < float("inf")):
+            raise ValueError(f"grad_clip must be None or a positive number such as 1.0, got {self.grad_clip!r}")
         if self.lr_schedule not in ("none", "cosine", "plateau"):
             raise ValueError(f"lr_schedule {self.lr_schedule!r}: use 'none', 'cosine' or 'plateau'.")
         if self.early_stop_mode not in ("min", "max"):
@@ -137,6 +171,110 @@ class TrainResult:
     seconds: float = 0.0
 
 
+class RunFolderError(PathError):
+    """The run folder cannot be used: it cannot be created or written, or a finished run is in it."""
+
+
+class RunLockedError(RuntimeError):
+    """Another trainer (named by its process id) is writing to the same run folder."""
+
+
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """One trainer per run folder: an exclusive lock on ``<out>/.lock`` holding the owner's PID.
+
+    The operating system releases the lock when its process ends, however it ends, so the
+    lock of a killed trainer is taken over by the next one. Where file locks are not
+    available (Windows) the file itself is the lock and a dead PID in it is taken over.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_FILE
+        self._fd: int | None = None
+
+    def _holder(self) -> str:
+        try:
+            return self.path.read_text()[:40].split()[0]
+        except (OSError, IndexError):
+            return "unknown"
+
+    def _refuse(self, holder: str) -> None:
+        raise RunLockedError(
+            f"{safe_text(self.path.parent, 300)} is in use by another trainer (PID {safe_text(holder, 20)}); "
+            "wait for it to finish or train into another --out folder. Two trainers in one folder would mix "
+            "their checkpoints and logs.")
+
+    def acquire(self) -> "RunLock":
+        if fcntl is None:  # pragma: no cover - Windows
+            return self._acquire_pidfile()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            self._refuse(self._holder())
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {platform.node()}\n".encode())
+        self._fd = fd
+        return self
+
+    def _acquire_pidfile(self) -> "RunLock":  # pragma: no cover - Windows
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder.isdigit() and not pid_alive(int(holder)):
+                    self.path.unlink(missing_ok=True)   # the holder is gone: take the lock over
+                    continue
+                self._refuse(holder)
+            os.write(fd, f"{os.getpid()} {platform.node()}\n".encode())
+            os.close(fd)
+            self._fd = -1
+            return self
+        self._refuse(self._holder())
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        if self._fd >= 0:
+            os.close(self._fd)      # closing releases the flock; the file stays (deleting it would race)
+        else:  # pragma: no cover - Windows
+            self.path.unlink(missing_ok=True)
+        self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+_CHECKPOINT_NAMES = ("last", "best")
+
+
+@dataclass
+class _Loop:
+    """What one training session needs besides the model: batches, logging, the step context."""
+
+    batches: Iterator[Batch]
+    ctx: StepContext
+    writer: Any = None
+    bar: Any = None
+    old_handler: Any = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.writer is not None:
+            self.writer.close()
+        if self.old_handler is not None:
+            signal.signal(signal.SIGTERM, self.old_handler)
+
+
 class Trainer:
     """Trains one ``KitModel`` on one ProductData split; see the module docstring."""
 
@@ -165,8 +303,171 @@ class Trainer:
         """Wall-clock training seconds so far, over all sessions of this run."""
         return self.seconds_before + (time.time() - self._t0)
 
+    # -- the loop -----------------------------------------------------------------
+    def fit(self, model: "KitModel", train_data: ProductData, val_data: ProductData | None = None,
+            resume: bool = False, force: bool = False) -> TrainResult:
+        """Train ``model`` until max_steps or early stopping; returns what happened.
+
+        ``resume``: continue from the newest valid checkpoint in the run folder. ``force``:
+        start over in a folder that already holds a run (its checkpoints are removed).
+        Without either, a folder holding a run is refused rather than overwritten. One
+        trainer at a time may use a run folder (see :class:`RunLock`).
+        """
+        self._prepare_folder()
+        with RunLock(self.out_dir):
+            self._setup(model, resume, force)
+            loop = self._start(model, train_data)
+            stopped_early = False
+            try:
+                while self.step < self.config.max_steps:
+                    logs = self._train_step(model, loop)
+                    self._log(logs, loop)
+                    if self._due(self.config.val_every):
+                        stopped_early = self._validation(model, val_data, loop)
+                    if self._due(self.config.checkpoint_every) or stopped_early or self._stop_signal:
+                        self.save(model, "last")
+                    if self._stopping(stopped_early):
+                        break
+            except KeyboardInterrupt:
+                self.save(model, "last")
+                print(f"\nInterrupted at step {self.step}; saved {self.out_dir / 'last'}. Resume with --resume.")
+                raise
+            finally:
+                loop.close()
+            return self._finish(model, stopped_early)
+
+    # -- the parts of fit -------------------------------------------------------------
+    def _prepare_folder(self) -> None:
+        """Create the run folder (a clear RunFolderError when that is impossible) and clean stale temp files."""
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.out_dir / f".write-test.{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise RunFolderError(
+                f"cannot write the run folder {safe_text(self.out_dir, 300)} ({err.strerror or err}); "
+                "choose a writable --out folder (not under a file, not read-only, with free space).", err.errno) from None
+        for stale in clean_stale_temps(self.out_dir):
+            print(f"Removed {safe_text(stale.name, 120)}, left by a save that was killed.")
+
+    def _existing_run(self) -> list[Path]:
+        return [self.out_dir / f"{n}{s}" for n in _CHECKPOINT_NAMES for s in (".json", ".safetensors", ".safetensors.prev")
+                if (self.out_dir / f"{n}{s}").exists()]
+
+    def _setup(self, model: "KitModel", resume: bool, force: bool) -> None:
+        """Seed, optimisers, schedulers; then resume, start over (force) or refuse to overwrite a run."""
+        c = self.config
+        torch.manual_seed(c.seed)
+        model.to(self.device).train()
+        self.optimizers = model.configure_optimizers(c.lr)
+        self._make_schedulers()
+        existing = self._existing_run()
+        if resume:
+            if existing:
+                self._resume(model)
+            else:
+                print(f"No checkpoint in {self.out_dir} to resume from; starting at step 0.")
+        elif existing and not force:
+            step = self._peek_step()
+            raise RunFolderError(
+                f"{safe_text(self.out_dir, 300)} already holds a run{f' (at step {step})' if step is not None else ''}; "
+                "pass --resume (resume=True) to continue it, --force (force=True) to start over and replace it, "
+                "or choose another --out folder.")
+        elif existing:
+            for p in existing:
+                p.unlink(missing_ok=True)
+            print(f"Starting over in {self.out_dir}: its earlier checkpoints were removed (force).")
+
+    def _peek_step(self) -> int | None:
+        for name in _CHECKPOINT_NAMES:
+            try:
+                return int(read_sidecar(self.out_dir / name).get("step") or 0)
+            except (CheckpointError, ValueError, TypeError):
+                continue
+        return None
+
+    def _start(self, model: "KitModel", train_data: ProductData) -> _Loop:
+        """Batches from the current step, the TensorBoard writer, the progress bar and the SIGTERM handler."""
+        c = self.config
+        batches = BatchIterator(train_data, c.batch_size, self.device, shuffle=True, seed=c.seed,
+                                extra=model.batch_extra(train_data)).batches(self.step)
+        writer = self._writer()
+        self._t0 = time.time()
+        deferred = self.device.type != "cpu" if self.defer_finite_check is None else self.defer_finite_check
+        self._ctx = StepContext(self, deferred=deferred)
+        old_handler = signal.signal(signal.SIGTERM, self._on_signal) if _main_thread() else None
+        return _Loop(batches, self._ctx, writer, self._bar(model), old_handler)
+
+    def _train_step(self, model: "KitModel", loop: _Loop) -> dict[str, torch.Tensor]:
+        """One batch through ``training_step``; advances the step counter and a cosine schedule."""
+        batch = next(loop.batches)
+        loop.ctx.step_index = self.step + 1
+        with self._autocast():
+            logs = model.training_step(batch, loop.ctx)
+        model.after_step(self.step + 1)
+        self.step += 1
+        if self.config.lr_schedule == "cosine":
+            for s in self.schedulers.values():
+                s.step()
+        return logs
+
+    def _due(self, every: int) -> bool:
+        return self.step % every == 0 or self.step == self.config.max_steps
+
+    def _log(self, logs: dict[str, torch.Tensor], loop: _Loop) -> None:
+        """Every log_every steps: scalars to TensorBoard and the progress bar's postfix."""
+        if self._due(self.config.log_every):
+            loop.ctx.check()
+            values = {k: float(v) for k, v in logs.items()}
+            if loop.writer is not None:
+                for k, v in values.items():
+                    loop.writer.add_scalar(f"train/{k}", v, self.step)
+            if loop.bar is not None:
+                loop.bar.set_postfix({k: f"{v:.4g}" for k, v in list(values.items())[:4]}, refresh=False)
+        if loop.bar is not None:
+            loop.bar.update(1)
+
+    def _validation(self, model: "KitModel", val_data: ProductData | None, loop: _Loop) -> bool:
+        """Validation metrics, plateau schedule, best checkpoint; True when early stopping says stop."""
+        c = self.config
+        loop.ctx.check()
+        metrics = self._validate(model, val_data, loop.writer)
+        if loop.writer is not None:
+            self._log_images(model, loop.writer)
+        key = c.early_stop_metric
+        if not key:
+            return False
+        if key not in metrics:
+            raise KeyError(f"early_stop_metric {key!r} is not among the validation metrics {sorted(metrics)}.")
+        value = metrics[key]
+        for s in self.schedulers.values():
+            if isinstance(s, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                s.step(value)
+        if self._improved(value):
+            self.best, self.bad_validations = value, 0
+            self.save(model, "best")
+            return False
+        self.bad_validations += 1
+        return self.bad_validations >= c.patience
+
+    def _stopping(self, stopped_early: bool) -> bool:
+        c = self.config
+        if stopped_early:
+            print(f"Early stopping at step {self.step}: {c.early_stop_metric} has not improved for "
+                  f"{c.patience} validations (best {self.best:.4g}).")
+            return True
+        if self._stop_signal:
+            print(f"Stopped by a signal at step {self.step}; saved {self.out_dir / 'last'}. Resume with --resume.")
+            return True
+        return False
+
+    def _finish(self, model: "KitModel", stopped_early: bool) -> TrainResult:
+        model.eval()
+        return TrainResult(self.step, stopped_early, self.best, list(self.history), self.out_dir, self.seconds)
+
     # -- checkpoints ----------------------------------------------------------
-    def _state(self, model) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    def _state(self, model: "KitModel") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in model.state_dict().items()}
         rng = {"cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
@@ -188,14 +489,43 @@ class Trainer:
         }
         return tensors, meta
 
-    def save(self, model, name: str = "last") -> Path:
+    def save(self, model: "KitModel", name: str = "last") -> Path:
         if self._ctx is not None:
             self._ctx.check()       # never save weights that a non-finite loss has already touched
         tensors, meta = self._state(model)
         return save_checkpoint(self.out_dir / name, tensors, meta)
 
-    def _resume(self, model) -> None:
-        ckpt = load_checkpoint(self.out_dir / "last")
+    def _newest_checkpoint(self) -> Checkpoint:
+        """The valid checkpoint with the highest step among ``last`` and ``best``.
+
+        ``best`` wins when ``last`` is missing or damaged, or older (a run killed between
+        saving ``best`` and ``last``). CheckpointError naming both when neither loads.
+        """
+        found: list[Checkpoint] = []
+        problems: list[str] = []
+        for name in _CHECKPOINT_NAMES:
+            stem = self.out_dir / name
+            if not (stem.with_suffix(".json").exists() or stem.with_suffix(".safetensors").exists()):
+                continue
+            if found:   # compare steps from the sidecar before loading a second set of weights
+                try:
+                    if int(read_sidecar(stem).get("step") or 0) <= int(found[0].meta.get("step") or 0):
+                        continue
+                except CheckpointError:
+                    continue
+            try:
+                found.insert(0, load_checkpoint(stem))
+            except CheckpointError as err:
+                problems.append(str(err))
+        if not found:
+            raise CheckpointError(f"no checkpoint in {safe_text(self.out_dir, 300)} can be resumed: "
+                                  + " / ".join(problems) + " Pass --force to start over.")
+        if problems:
+            print(f"Note: {safe_text(problems[0], 400)} Resuming from {found[0].path.name} instead.")
+        return found[0]
+
+    def _resume(self, model: "KitModel") -> None:
+        ckpt = self._newest_checkpoint()
         check_compatible(ckpt.meta, model.arch, model.config_dict(), where=f"checkpoint {ckpt.path}",
                          defaults=config_defaults(type(model.config)))
         if self.data_fingerprint and ckpt.meta.get("data_fingerprint") not in (None, self.data_fingerprint):
@@ -204,19 +534,26 @@ class Trainer:
                 f"now {self.data_fingerprint}); resume with the same data and mode, or start a new --out folder."
             )
         model.load_weights(ckpt)
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(optimizer_state_from_json(join_state(ckpt.meta["optimizers"][name], ckpt.tensors)))
-        for name, sched in self.schedulers.items():
-            sched.load_state_dict(ckpt.meta["schedulers"][name])
-        rng = join_state(ckpt.meta["rng"], ckpt.tensors)
-        torch.set_rng_state(rng["cpu"])
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
-        self.step = int(ckpt.meta["step"])
-        self.history = list(ckpt.meta.get("history", []))
-        self.best = ckpt.meta.get("best_metric")
-        self.bad_validations = int(ckpt.meta.get("bad_validations", 0))
-        self.seconds_before = float(ckpt.meta.get("seconds", 0.0))
+        try:
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(optimizer_state_from_json(join_state(ckpt.meta["optimizers"][name], ckpt.tensors)))
+            for name, sched in self.schedulers.items():
+                sched.load_state_dict(ckpt.meta["schedulers"][name])
+            rng = join_state(ckpt.meta["rng"], ckpt.tensors)
+            torch.set_rng_state(rng["cpu"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+            self.step = int(ckpt.meta["step"])
+            self.history = list(ckpt.meta.get("history") or [])
+            self.best = ckpt.meta.get("best_metric")
+            self.bad_validations = int(ckpt.meta.get("bad_validations") or 0)
+            self.seconds_before = float(ckpt.meta.get("seconds") or 0.0)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            if isinstance(err, CheckpointError):
+                raise
+            raise CheckpointError(f"{ckpt.path}: the optimiser, schedule or random state cannot be restored "
+                                  f"({type(err).__name__}: {safe_text(err, 200)}); it was not written by this "
+                                  "trainer for this model. Pass --force to start over.") from None
         print(f"Resumed from {ckpt.path} at step {self.step}.")
 
     # -- helpers ----------------------------------------------------------------
@@ -250,92 +587,6 @@ class Trainer:
             for k, v in metrics.items():
                 writer.add_scalar(f"val/{k}", v, self.step)
         return metrics
-
-    # -- the loop -----------------------------------------------------------------
-    def fit(self, model, train_data: ProductData, val_data: ProductData | None = None, resume: bool = False) -> TrainResult:
-        """Train ``model`` until max_steps or early stopping; returns what happened."""
-        c = self.config
-        torch.manual_seed(c.seed)
-        model.to(self.device).train()
-        self.optimizers = model.configure_optimizers(c.lr)
-        self._make_schedulers()
-        if resume:
-            if (self.out_dir / "last.json").exists():
-                self._resume(model)
-            else:
-                print(f"No checkpoint in {self.out_dir} to resume from; starting at step 0.")
-        batches = BatchIterator(train_data, c.batch_size, self.device, shuffle=True, seed=c.seed,
-                                extra=model.batch_extra(train_data)).batches(self.step)
-        writer = self._writer()
-        self._t0 = time.time()
-        deferred = self.device.type != "cpu" if self.defer_finite_check is None else self.defer_finite_check
-        ctx = self._ctx = StepContext(self, deferred=deferred)
-        bar = self._bar(model)
-        stopped_early = False
-        old_handler = signal.signal(signal.SIGTERM, self._on_signal) if _main_thread() else None
-        try:
-            while self.step < c.max_steps:
-                batch = next(batches)
-                ctx.step_index = self.step + 1
-                with self._autocast():
-                    logs = model.training_step(batch, ctx)
-                model.after_step(self.step + 1)
-                self.step += 1
-                if "cosine" == c.lr_schedule:
-                    for s in self.schedulers.values():
-                        s.step()
-                if self.step % c.log_every == 0 or self.step == c.max_steps:
-                    ctx.check()
-                    values = {k: float(v) for k, v in logs.items()}
-                    if writer is not None:
-                        for k, v in values.items():
-                            writer.add_scalar(f"train/{k}", v, self.step)
-                    if bar is not None:
-                        bar.set_postfix({k: f"{v:.4g}" for k, v in list(values.items())[:4]}, refresh=False)
-                if bar is not None:
-                    bar.update(1)
-                if self.step % c.val_every == 0 or self.step == c.max_steps:
-                    ctx.check()
-                    metrics = self._validate(model, val_data, writer)
-                    if writer is not None:
-                        self._log_images(model, writer)
-                    key = c.early_stop_metric
-                    if key:
-                        if key not in metrics:
-                            raise KeyError(f"early_stop_metric {key!r} is not among the validation metrics {sorted(metrics)}.")
-                        value = metrics[key]
-                        for s in self.schedulers.values():
-                            if isinstance(s, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                                s.step(value)
-                        if self._improved(value):
-                            self.best, self.bad_validations = value, 0
-                            self.save(model, "best")
-                        else:
-                            self.bad_validations += 1
-                            if self.bad_validations >= c.patience:
-                                stopped_early = True
-                if self.step % c.checkpoint_every == 0 or stopped_early or self._stop_signal or self.step == c.max_steps:
-                    self.save(model, "last")
-                if stopped_early:
-                    print(f"Early stopping at step {self.step}: {c.early_stop_metric} has not improved for "
-                          f"{c.patience} validations (best {self.best:.4g}).")
-                    break
-                if self._stop_signal:
-                    print(f"Stopped by a signal at step {self.step}; saved {self.out_dir / 'last'}. Resume with --resume.")
-                    break
-        except KeyboardInterrupt:
-            self.save(model, "last")
-            print(f"\nInterrupted at step {self.step}; saved {self.out_dir / 'last'}. Resume with --resume.")
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-            if writer is not None:
-                writer.close()
-            if old_handler is not None:
-                signal.signal(signal.SIGTERM, old_handler)
-        model.eval()
-        return TrainResult(self.step, stopped_early, self.best, list(self.history), self.out_dir, self.seconds)
 
     def _autocast(self):
         if self.config.amp and self.device.type == "cuda":

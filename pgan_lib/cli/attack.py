@@ -8,7 +8,7 @@ from pathlib import Path
 from ..attacks import Attack, robust_accuracy
 from ..data import load_dataset
 from ..models.classifier import Classifier
-from .common import UserError, add_model_args, resolve_model
+from .common import UserError, add_model_args, batch_size_arg, int_arg, output_path, resolve_model, seed_arg
 
 
 def register(sub) -> None:
@@ -21,16 +21,16 @@ def register(sub) -> None:
     at.add_argument("--attack", choices=("fgsm", "pgd"), default="pgd", help="default: pgd")
     at.add_argument("--norm", choices=("linf", "l2"), default="linf", help="the budget's norm (default: linf)")
     at.add_argument("--eps", type=float, default=0.1, help="budget, pixels in [0, 1] (default: 0.1)")
-    at.add_argument("--steps", type=int, default=20, help="PGD steps (default: 20)")
+    at.add_argument("--steps", type=int_arg(1, 100_000), default=20, help="PGD steps (default: 20)")
     at.add_argument("--step-size", type=float, default=None,
                     help="step size (default: 2.5 * eps / steps for PGD, eps for FGSM)")
-    at.add_argument("--restarts", type=int, default=1, help="PGD random restarts (default: 1)")
+    at.add_argument("--restarts", type=int_arg(1, 1000), default=1, help="PGD random restarts (default: 1)")
     at.add_argument("--loss", choices=("ce", "margin"), default="ce", help="the loss the attack climbs (default: ce)")
     at.add_argument("--random-start", choices=("auto", "on", "off"), default="auto",
                     help="auto: on for PGD, off for FGSM")
-    at.add_argument("--n", type=int, default=None, help="test images to attack (default: all 10,000)")
-    at.add_argument("--seed", type=int, default=0, help="seed of the random starts (default: 0)")
-    at.add_argument("--batch-size", type=int, default=500)
+    at.add_argument("--n", type=int_arg(1, 10_000), default=None, help="test images to attack (default: all 10,000)")
+    at.add_argument("--seed", type=seed_arg, default=0, help="seed of the random starts (default: 0)")
+    at.add_argument("--batch-size", type=batch_size_arg, default=500)
     at.add_argument("--json", default=None, help="also write the results to this JSON file")
     at.set_defaults(func=attack_command)
 
@@ -49,6 +49,8 @@ def _load_classifier(args: argparse.Namespace) -> tuple[Classifier, str]:
 
 
 def attack_command(args: argparse.Namespace) -> int:
+    if args.json:
+        output_path(args.json, "JSON file")
     if not args.eps >= 0:
         raise UserError(f"--eps must be >= 0, got {args.eps}")
     if args.steps < 1 or args.restarts < 1:

@@ -8,8 +8,9 @@ from pathlib import Path
 from ..data import load_dataset
 from ..data.fashion_mnist import download
 from ..data.folder import FolderDataError, FolderDataWarning, load_folder_with_report
+from ..safety import MAX_IMAGE_SIZE
 from ..viz import show_grid
-from .common import UserError
+from .common import UserError, int_arg, output_path, shown
 
 
 def register(sub) -> None:
@@ -19,10 +20,11 @@ def register(sub) -> None:
     show = dsub.add_parser("show", help="split sizes, classes, example descriptions and a picture grid")
     show.add_argument("source", help="fashion-mnist, catalog or folder:PATH")
     show.add_argument("--split", default="train", help="which split to draw the examples from (default: train)")
-    show.add_argument("--n", type=int, default=64, help="how many examples in the grid (default: 64)")
+    show.add_argument("--n", type=int_arg(1, 1024), default=64, help="how many examples in the grid (default: 64)")
     show.add_argument("--out", default=None, help="write the grid with descriptions to this PNG")
-    show.add_argument("--size", type=int, default=None, help="image size for catalog (32/64) and folders")
-    show.add_argument("--channels", type=int, default=None, help="1 or 3, for folders")
+    show.add_argument("--size", type=int_arg(1, MAX_IMAGE_SIZE), default=None,
+                      help=f"image size for catalog (32/64) and folders (at most {MAX_IMAGE_SIZE})")
+    show.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 or 3, for folders")
     show.add_argument("--on-error", choices=("skip", "fail"), default="skip",
                       help="for folders: skip bad files with a report (default) or fail")
     show.set_defaults(func=show_command)
@@ -37,8 +39,8 @@ def _splits_for(source: str) -> tuple[str, ...]:
 
 
 def show_command(args: argparse.Namespace) -> int:
-    if args.n < 1:
-        raise UserError(f"--n must be at least 1, got {args.n}")
+    if args.out:
+        output_path(args.out, "PNG file")
     if args.source.startswith("folder:"):
         path = Path(args.source[len("folder:"):]).expanduser()
         try:
@@ -62,13 +64,13 @@ def show_command(args: argparse.Namespace) -> int:
     picked = examples.take(args.n, seed=0)
     print("example descriptions:")
     for text in picked.descriptions[:8]:
-        print(f"  - {text}")
+        print(f"  - {shown(text, 200)}")
     if args.out:
         import matplotlib  # set a file backend before pyplot is first imported
 
         matplotlib.use("Agg")  # a file, not a window: before pyplot is first used
         show_grid(picked.images, picked.descriptions, ncols=8, title=f"{examples.name} [{examples.split}]", out=args.out)
-        print(f"wrote {args.out}")
+        print(f"wrote {shown(args.out, 300)}")
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..data.base import SPLITS
 from ..eval import evaluate_samples, format_report, load_samples
-from .common import UserError, json_ready
+from .common import UserError, device_arg, int_arg, json_ready, output_path
 
 
 def register(sub) -> None:
@@ -20,14 +20,16 @@ def register(sub) -> None:
                     help="the real data to compare with (default: fashion-mnist)")
     ev.add_argument("--split", default="test", help="the real split (default: test)")
     ev.add_argument("--json", default=None, help="also write the results to this JSON file")
-    ev.add_argument("--limit", type=int, default=None, help="use at most this many real images (default: all)")
-    ev.add_argument("--k", type=int, default=5, help="neighbours for precision/recall/density/coverage (default: 5)")
-    ev.add_argument("--kid-subsets", type=int, default=50, help="random subsets for KID (default: 50)")
+    ev.add_argument("--limit", type=int_arg(2, 10**7), default=None,
+                    help="use at most this many real images (default: all)")
+    ev.add_argument("--k", type=int_arg(1, 1000), default=5,
+                    help="neighbours for precision/recall/density/coverage (default: 5)")
+    ev.add_argument("--kid-subsets", type=int_arg(1, 10000), default=50, help="random subsets for KID (default: 50)")
     ev.add_argument("--memorisation", action="store_true",
                     help="also check for near-copies of training images (measures the training split once)")
     ev.add_argument("--mode", choices=("quick", "full"), default=None,
                     help="for the catalog: the catalogue size to compare with (default: $PGAN_MODE or quick)")
-    ev.add_argument("--device", default="cpu", help="cpu, cuda, mps (default: cpu)")
+    ev.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, mps (default: cpu)")
     ev.set_defaults(func=eval_command)
 
 
@@ -37,8 +39,8 @@ def eval_command(args: argparse.Namespace) -> int:
         raise UserError(f"--split {args.split!r}: {args.dataset} has the splits {', '.join(splits)}")
     if args.limit is not None and args.limit < args.k + 1:
         raise UserError(f"--limit must be at least k + 1 = {args.k + 1}, got {args.limit}")
-    if args.k < 1 or args.kid_subsets < 1:
-        raise UserError("--k and --kid-subsets must be at least 1")
+    if args.json:
+        output_path(args.json, "JSON file")
     try:
         images, labels, prompts = load_samples(args.samples)
     except (ValueError, FileNotFoundError) as err:

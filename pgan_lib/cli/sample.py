@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
-from pathlib import Path
 
 import torch
 
@@ -13,27 +13,33 @@ from ..images import to_uint8
 from ..models.base import GeneratorModel, draw_samples
 from ..pretrained import weights_sha256
 from ..provenance import Provenance
+from ..safety import MAX_PROMPT_CHARS, MAX_SAMPLE_BYTES, PromptsFileError, format_bytes, read_prompts
 from ..viz import save_grid_png
-from .common import UserError, add_model_args, resolve_model
+from .common import UserError, add_model_args, batch_size_arg, int_arg, output_path, resolve_model, seed_arg, shown
 
 
 def register(sub) -> None:
     sample = sub.add_parser("sample", help="draw samples from a generator into an .npz file")
     add_model_args(sample)
-    sample.add_argument("--n", type=int, default=64, help="number of samples (per prompt with --prompts)")
+    sample.add_argument("--n", type=int_arg(1, 10**9), default=64,
+                        help="number of samples (per prompt with --prompts); at most what fits "
+                             f"{format_bytes(MAX_SAMPLE_BYTES)} of images")
     sample.add_argument("--labels", default=None, help="'all' (cycle through the classes) or a class index")
     sample.add_argument("--prompt", default=None, help="one description for every sample")
-    sample.add_argument("--prompts", default=None, help="a text file with one description per line")
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--batch-size", type=int, default=500)
+    sample.add_argument("--prompts", default=None, help="a text file with one description per line "
+                                                        "(a bad line is reported by number and skipped)")
+    sample.add_argument("--on-error", choices=("skip", "fail"), default="skip",
+                        help="a bad line in --prompts: skip it and exit 1 at the end (default), or stop at once")
+    sample.add_argument("--seed", type=seed_arg, default=0)
+    sample.add_argument("--batch-size", type=batch_size_arg, default=500)
     sample.add_argument("--out", required=True, help="output .npz (images uint8 (N,H,W,C), labels, prompts)")
     sample.set_defaults(func=sample_command)
 
     gen = sub.add_parser("generate", help="product images for a description, as a PNG grid")
     gen.add_argument("prompt", help='e.g. "a dark slim ankle boot"')
     add_model_args(gen)
-    gen.add_argument("--n", type=int, default=16)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--n", type=int_arg(1, 1024), default=16)
+    gen.add_argument("--seed", type=seed_arg, default=0)
     gen.add_argument("--out", required=True, help="output PNG (it carries provenance metadata: see `pgan inspect`)")
     gen.add_argument("--sign", action="store_true",
                      help="also add C2PA content credentials signed with a local test key (needs c2pa-python; "
@@ -85,21 +91,68 @@ def _conditions(args: argparse.Namespace, model: GeneratorModel) -> tuple[list[i
         if cond.kind == "label":
             raise UserError("this model is conditioned on class labels: use --labels all or --labels K")
         if args.prompts is not None:
-            try:
-                lines = [line.strip() for line in Path(args.prompts).read_text(encoding="utf-8").splitlines()]
-            except (OSError, UnicodeDecodeError) as err:
-                raise UserError(f"cannot read prompts file {args.prompts}: {err}") from None
-            lines = [line for line in lines if line]
-            if not lines:
-                raise UserError(f"prompts file {args.prompts} has no descriptions (one per line)")
+            lines = _prompt_lines(args, model)
+            check_budget(model, len(lines) * args.n, f"{len(lines)} prompts x --n {args.n}")
             prompts = [p for p in lines for _ in range(args.n)]
         else:
+            check_prompt(args.prompt)
             prompts = [args.prompt] * args.n
         return None, prompts, len(prompts)
     if cond.kind == "label":
         return [i % cond.num_classes for i in range(args.n)], None, args.n
     raise UserError("this model is conditioned on descriptions: give --prompt TEXT or --prompts FILE")
 
+
+
+def check_prompt(prompt: str) -> None:
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise UserError(f"the description is {len(prompt)} characters long ({shown(prompt, 60)}); "
+                        f"the limit is {MAX_PROMPT_CHARS}: shorten it")
+
+
+def _prompt_lines(args: argparse.Namespace, model: GeneratorModel) -> list[str]:
+    """The usable prompts of --prompts FILE. A refused line (not UTF-8, too long, control characters,
+    or one the model cannot read) is reported by its number on stderr and skipped; with
+    ``--on-error fail`` the first one stops the command. ``args.refused`` counts them."""
+    try:
+        got = read_prompts(args.prompts)
+    except PromptsFileError as err:
+        raise UserError(str(err)) from None
+    refused = list(got.problems)
+    usable = []
+    for line_no, text in got.prompts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")      # unknown words are noted once while drawing
+                model.cond_inputs(prompts=[text], n=1)
+        except ValueError as err:
+            refused.append((line_no, str(err)))
+            continue
+        usable.append(text)
+    refused.sort()
+    name = shown(args.prompts, 120)
+    if refused and args.on_error == "fail":
+        no, why = refused[0]
+        raise UserError(f"line {no} of {name}: {shown(why, 300)} ({len(refused)} bad line(s); "
+                        "fix them, or drop --on-error fail to skip them)")
+    for no, why in refused:
+        print(f"pgan sample: line {no} of {name}: {shown(why, 300)}; skipped", file=sys.stderr)
+    args.refused = len(refused)
+    if not usable:
+        raise UserError(f"prompts file {name} has no usable descriptions (one per line)")
+    return usable
+
+
+def check_budget(model: GeneratorModel, n: int, what: str) -> None:
+    """Refuse a run whose images would not fit MAX_SAMPLE_BYTES of memory, naming the numbers and the largest --n."""
+    c = model.config
+    per_image = getattr(c, "channels", 3) * getattr(c, "size", 64) ** 2 * 5     # float32 while drawing + uint8
+    if n * per_image > MAX_SAMPLE_BYTES:
+        raise UserError(
+            f"{what} = {n:,} images of {getattr(c, 'channels', 3)}x{getattr(c, 'size', 64)}x{getattr(c, 'size', 64)} "
+            f"would take {format_bytes(n * per_image)} of memory, over the limit of {format_bytes(MAX_SAMPLE_BYTES)}; "
+            f"draw at most {MAX_SAMPLE_BYTES // per_image:,} images per run (several runs with different --seed "
+            "give more)")
 
 
 def sample_images(model: GeneratorModel, n: int, labels: list[int] | None = None, prompts: list[str] | None = None,
@@ -113,25 +166,31 @@ def sample_images(model: GeneratorModel, n: int, labels: list[int] | None = None
         warnings.simplefilter("always")
         images = draw_samples(model, n, labels, prompts, seed=seed, batch_size=batch_size, progress=True)
     for message in dict.fromkeys(str(w.message) for w in caught):
-        print(f"note: {message}")
+        print(f"note: {shown(message, 300)}")
     return to_uint8(images)
 
 
 def sample_command(args: argparse.Namespace) -> int:
-    if args.n < 1:
-        raise UserError(f"--n must be at least 1, got {args.n}")
+    """Exit 0, or 1 when some --prompts lines were refused (the others were drawn)."""
+    output_path(args.out, "samples file")
     model, where = resolve_generator(args)
+    args.refused = 0
+    check_budget(model, args.n, f"--n {args.n}")
     labels, prompts, n = _conditions(args, model)
     images = sample_images(model, n, labels, prompts, seed=args.seed, batch_size=args.batch_size)
     out = save_samples(args.out, images, labels=labels, prompts=prompts,
                        provenance=provenance_of(where, args.seed, labels, prompts))
-    print(f"wrote {len(images)} samples {tuple(images.shape[2:]) + (images.shape[1],)} to {out}")
+    print(f"wrote {len(images)} samples {tuple(images.shape[2:]) + (images.shape[1],)} to {shown(out, 300)}")
+    if args.refused:
+        print(f"pgan sample: {args.refused} line(s) of {shown(args.prompts)} were refused (see above); "
+              "the other prompts were drawn", file=sys.stderr)
+        return 1
     return 0
 
 
 def generate_command(args: argparse.Namespace) -> int:
-    if args.n < 1:
-        raise UserError(f"--n must be at least 1, got {args.n}")
+    check_prompt(args.prompt)
+    output_path(args.out, "PNG file")
     if args.sign and not content_credentials.available():
         raise UserError("--sign needs the c2pa-python package (`pip install c2pa-python`); "
                         "without it the PNG still carries its provenance metadata")
@@ -143,8 +202,9 @@ def generate_command(args: argparse.Namespace) -> int:
     images = sample_images(model, args.n, prompts=[args.prompt] * args.n, seed=args.seed)
     prov = provenance_of(where, args.seed, prompts=[args.prompt])
     path = save_grid_png(images, args.out, prov, ncols=min(8, args.n))
-    print(f"wrote {args.n} images for {args.prompt!r} to {path} (with provenance metadata: `pgan inspect {path}`)")
+    print(f"wrote {args.n} images for {shown(repr(args.prompt), 100)} to {shown(path, 300)} "
+          f"(with provenance metadata: `pgan inspect {shown(path, 300)}`)")
     if args.sign:
         content_credentials.sign_png(path, prov)
-        print(f"signed {path} with C2PA content credentials ({content_credentials.IDENTITY_NOTE})")
+        print(f"signed {shown(path, 300)} with C2PA content credentials ({content_credentials.IDENTITY_NOTE})")
     return 0

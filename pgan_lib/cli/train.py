@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..recipes import all_recipes, run_recipe
-from .common import UserError
+from .common import UserError, device_arg, int_arg, seed_arg
 
 
 def register(sub) -> None:
@@ -13,10 +13,14 @@ def register(sub) -> None:
     train.add_argument("--list", action="store_true", help="list the recipes and exit")
     train.add_argument("--mode", choices=("quick", "full"), default=None, help="run size (default: $PGAN_MODE or quick)")
     train.add_argument("--out", default=None, help="run folder (default: runs/RECIPE-MODE)")
-    train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
-    train.add_argument("--steps", type=int, default=None, help="override the number of training steps")
-    train.add_argument("--seed", type=int, default=None, help="override the seed")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the run folder's newest valid checkpoint (last, else best)")
+    train.add_argument("--force", action="store_true",
+                       help="start over in a run folder that already holds a run (its checkpoints are replaced)")
+    train.add_argument("--device", default=None, type=device_arg,
+                       help="cpu, cuda, cuda:1, mps (default: best available); checked against this machine")
+    train.add_argument("--steps", type=int_arg(1, 10**9), default=None, help="override the number of training steps")
+    train.add_argument("--seed", type=seed_arg, default=None, help="override the seed")
     train.set_defaults(func=train_command)
 
 
@@ -26,11 +30,12 @@ def train_command(args: argparse.Namespace) -> int:
             print(f"{name:22s} {r.summary}")
         return 0 if args.list else 2
     overrides: dict[str, int] = {}
+    if args.resume and args.force:
+        raise UserError("give --resume (continue the run) or --force (start over), not both")
     if args.steps is not None:
-        if args.steps < 1:
-            raise UserError(f"--steps must be at least 1, got {args.steps}")
         overrides["max_steps"] = args.steps
     if args.seed is not None:
         overrides["seed"] = args.seed
-    run_recipe(args.recipe, mode=args.mode, out=args.out, resume=args.resume, device=args.device, overrides=overrides)
+    run_recipe(args.recipe, mode=args.mode, out=args.out, resume=args.resume, device=args.device, overrides=overrides,
+               force=args.force)
     return 0

@@ -50,9 +50,9 @@ model can be tested on phrasings it has never read.
 """
 from __future__ import annotations
 
-import os
 import random
 import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
@@ -61,9 +61,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pgan_lib.config import cache_dir, get_mode
+from pgan_lib.config import cache_dir, cache_write_failed, get_mode
 from pgan_lib.data.base import ProductData
 from pgan_lib.images import to_uint8
+from pgan_lib.safety import clean_stale_temps, write_atomically
 
 # --------------------------------------------------------------------------
 # Vocabulary
@@ -644,7 +645,7 @@ def _read_cache(path: Path, n_total: int, size: int) -> dict[str, np.ndarray] | 
     try:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in _ARRAYS}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
         return None
     if data["images"].shape != (n_total, 3, size, size) or any(data[k].shape != (n_total,) for k in _ARRAYS[1:]):
         return None
@@ -652,15 +653,14 @@ def _read_cache(path: Path, n_total: int, size: int) -> dict[str, np.ndarray] | 
 
 
 def _write_cache(path: Path, data: dict[str, Any]) -> None:
-    """Write to a temporary file, then rename: a crash never leaves half a file behind."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    """Write to a private temporary file, then rename: a crash never leaves half a file behind,
+    and two processes filling the same cache never share a temporary file. A cache that cannot
+    be written (full disk, read-only folder) is skipped with a note."""
+    clean_stale_temps(path.parent)
     try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        write_atomically(path, lambda fh: np.savez_compressed(fh, **data))
+    except OSError as err:
+        cache_write_failed(path, err)
 
 
 def build_catalog(n_items: int, size: int = 32, seed: int = 0, use_cache: bool = True) -> dict[str, np.ndarray]:

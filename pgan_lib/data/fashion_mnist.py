@@ -58,7 +58,7 @@ def _candidates() -> list[Path]:
         base = Path(env).expanduser()
         dirs += [base, base / "fashion-mnist", base / "FashionMNIST" / "raw"]
     dirs.append(SYSTEM_DIR)
-    dirs.append(cache_dir() / "FashionMNIST" / "raw")
+    dirs.append(cache_dir(create=False) / "FashionMNIST" / "raw")   # looked up only: no writable HOME needed
     return dirs
 
 

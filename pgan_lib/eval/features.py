@@ -11,6 +11,8 @@ report, e.g. ``fashion-classifier@1a2b3c4d5e6f/penultimate-128``) is the same.
 from __future__ import annotations
 
 import hashlib
+import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from .. import pretrained
-from ..config import cache_dir
+from ..config import cache_dir, cache_write_failed
 from ..data import load_dataset
 from ..images import to_float_images
 from ..models.classifier import Classifier
+from ..safety import clean_stale_temps, write_atomically
 from ..train import data_fingerprint
 from . import metrics as M
 
@@ -163,19 +166,21 @@ def reference(extractor: FeatureExtractor, dataset: str = "fashion-mnist", split
                 ext = Extracted(torch.from_numpy(z["features"]), {h: torch.from_numpy(z[f"logits_{h}"]) for h in extractor.heads})
                 ref = Reference(dataset, split, extractor.version, ext, torch.from_numpy(z["radii"]), k or 0,
                                 data.labels.clone(), list(data.class_names))
-        except (OSError, KeyError, ValueError):
-            ref = None   # a damaged cache file: measure again
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
+            ref = None   # a damaged cache file (e.g. truncated): measure again, and replace it below
     if ref is None:
         ext = extractor(data.images)
         radii = M.knn_radii(ext.features, k) if k else torch.zeros(0)
         ref = Reference(dataset, split, extractor.version, ext, radii, k or 0, data.labels.clone(), list(data.class_names))
         if use_cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.stem + ".tmp.npz")
             arrays: dict[str, Any] = {"features": ext.features.numpy(), "radii": ref.radii.numpy(),
                                       **{f"logits_{h}": v.numpy() for h, v in ext.logits.items()}}
-            np.savez(tmp, **arrays)
-            tmp.replace(path)
+            try:   # a private temporary name per process: two first runs never rename each other's file
+                path.parent.mkdir(parents=True, exist_ok=True)
+                clean_stale_temps(path.parent)
+                write_atomically(path, lambda f: np.savez(f, **arrays))
+            except OSError as err:
+                cache_write_failed(path, err)
     _REFERENCES[key] = ref
     return ref
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import types
+import typing
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Protocol, Sequence
@@ -115,6 +117,7 @@ class KitModel(nn.Module):
         check_compatible(ckpt.meta, self.arch, self.config_dict(), where=str(ckpt.path),
                          defaults=config_defaults(type(self.config)))
         own = self.state_dict()
+        check_shapes(own, ckpt, self.arch, ignore=self.obsolete_keys)
         # Shipped weights may be stored in half precision: cast back to this model's dtypes.
         state = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in ckpt.group("model").items()
                  if k not in self.obsolete_keys}
@@ -247,28 +250,113 @@ def config_defaults(cls: type) -> dict[str, Any]:
     return json.loads(json.dumps(out))
 
 
+def _type_ok(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a config field's annotation (ints bounded, tuples element-wise)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool) and -2**31 <= value < 2**31
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str) and len(value) <= 100_000
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_type_ok(v, a) for v, a in zip(value, args))
+    if hint is dict or origin is dict:
+        return isinstance(value, dict)
+    if hint is list or origin is list:
+        return isinstance(value, list)
+    return True
+
+
 def config_from_dict(cls: type, values: dict[str, Any]):
-    """Build a config dataclass from JSON values (lists back to tuples where the default is a tuple)."""
+    """Build a config dataclass from JSON values (lists back to tuples where the default is a tuple).
+
+    Every value is checked against its field's type first, and a value the config itself
+    refuses becomes a CheckpointError naming it.
+    """
+    if not isinstance(values, dict):
+        raise CheckpointError(f"config must be an object, got {type(values).__name__}")
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that cannot be resolved: check nothing rather than refuse
+        hints = {}
     kwargs = {}
+    wrong = []
     for f in fields(cls):
         if f.name in values:
             v = values[f.name]
+            if f.name in hints and not _type_ok(v, hints[f.name]):
+                wrong.append(f"{f.name!r} must be {hints[f.name]}, got {type(v).__name__} {str(v)[:40]!r}")
+                continue
             kwargs[f.name] = tuple(v) if isinstance(v, list) else v
     unknown = set(values) - {f.name for f in fields(cls)}
     if unknown:
-        raise CheckpointError(f"config has fields {sorted(unknown)} that {cls.__name__} does not know")
-    return cls(**kwargs)
+        raise CheckpointError(f"config has fields {sorted(unknown)[:10]} that {cls.__name__} does not know")
+    if wrong:
+        raise CheckpointError(f"config of {cls.__name__} has wrong types: " + "; ".join(wrong[:10]))
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError, KeyError) as err:
+        raise CheckpointError(f"config of {cls.__name__} is not valid: {str(err)[:300]}") from None
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> KitModel:
-    """Rebuild a model from a checkpoint alone (its architecture and config are in the sidecar)."""
+def check_shapes(own: dict[str, torch.Tensor], ckpt: Checkpoint, arch: str, ignore: Sequence[str] = ()) -> None:
+    """CheckpointError when the saved ``model/`` tensors' names or shapes differ from ``own`` (a state dict).
+
+    ``ignore``: saved tensors an older version of the model had (its ``obsolete_keys``)."""
+    saved = {k: v for k, v in ckpt.shapes("model").items() if k not in ignore}
+    wrong = [f"{k}: saved {list(saved[k])}, this config builds {list(v.shape)}"
+             for k, v in own.items() if k in saved and tuple(v.shape) != saved[k]]
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
+    if wrong or missing or unexpected:
+        parts = []
+        if wrong:
+            parts.append(f"{len(wrong)} shape(s) differ ({'; '.join(wrong[:3])})")
+        if missing:
+            parts.append(f"missing {missing[:5]}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}")
+        raise CheckpointError(f"{ckpt.path}: the weights do not fit the {arch} its sidecar describes: "
+                              + ", ".join(parts) + ". The sidecar and the weights do not belong together.")
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu", weights_sha256: str | None = None,
+               sidecar_sha256: str | None = None) -> KitModel:
+    """Rebuild a model from a checkpoint alone (its architecture and config are in the sidecar).
+
+    The model is first built on the "meta" device (no memory) and its shapes compared with
+    the saved ones, so a sidecar whose config disagrees with the weights (or asks for a huge
+    model) is refused before anything is allocated. The digests, when given, are passed to
+    :func:`load_checkpoint`.
+    """
     from . import _register_all  # noqa: F401  (deferred: the model modules import this one; fills REGISTRY)
 
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, weights_sha256=weights_sha256, sidecar_sha256=sidecar_sha256)
     arch = ckpt.meta.get("arch")
     if arch not in REGISTRY:
-        raise CheckpointError(f"{ckpt.path}: unknown architecture {arch!r}; known: {', '.join(sorted(REGISTRY))}.")
+        raise CheckpointError(f"{ckpt.path}: unknown architecture {str(arch)[:100]!r}; known: {', '.join(sorted(REGISTRY))}.")
     cls = REGISTRY[arch]
-    model = cls(config_from_dict(cls.Config, ckpt.meta.get("config", {})))
+    config = config_from_dict(cls.Config, ckpt.meta.get("config", {}))
+    try:
+        with torch.device("meta"):
+            skeleton = cls(config)
+    except (ValueError, TypeError, KeyError) as err:
+        raise CheckpointError(f"{ckpt.path}: its config cannot build a {arch}: {str(err)[:300]}") from None
+    check_shapes(skeleton.state_dict(), ckpt, arch, ignore=cls.obsolete_keys)
+    del skeleton
+    model = cls(config)
     model.load_weights(ckpt)
     return model.to(device).eval()

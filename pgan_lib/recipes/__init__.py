@@ -71,8 +71,13 @@ def vocabulary(data: ProductData) -> tuple[str, ...]:
 
 
 def run_recipe(name: str, mode: str | None = None, out: str | Path | None = None, resume: bool = False,
-               device: str | torch.device | None = None, overrides: dict | None = None) -> tuple[KitModel, TrainResult]:
-    """Load the recipe's data, build its model and train it; returns the trained model and the result."""
+               device: str | torch.device | None = None, overrides: dict | None = None,
+               force: bool = False) -> tuple[KitModel, TrainResult]:
+    """Load the recipe's data, build its model and train it; returns the trained model and the result.
+
+    A run folder that already holds a run is continued with ``resume``, replaced with
+    ``force``, and otherwise refused (see ``Trainer.fit``).
+    """
     recipe = get_recipe(name)
     settings = get_mode(mode)
     cfg = recipe.train_config(settings.name)
@@ -86,7 +91,7 @@ def run_recipe(name: str, mode: str | None = None, out: str | Path | None = None
     model = recipe.build(train, settings)
     out = Path(out) if out is not None else Path("runs") / f"{name}-{settings.name}"
     trainer = Trainer(cfg, out, device=device, data_fingerprint=data_fingerprint(train), recipe=name)
-    result = trainer.fit(model, train, val, resume=resume)
+    result = trainer.fit(model, train, val, resume=resume, force=force)
     print(f"  finished at step {result.steps} in {result.seconds:.1f} s; checkpoints in {out}")
     return model, result
 
@@ -95,11 +100,12 @@ def load_or_train(name: str, recipe: str | None = None, mode: str | None = None,
                   device: str | torch.device | None = None, overrides: dict | None = None) -> KitModel:
     """The shipped model ``name`` if it is present and verifies, else train ``recipe`` now (quick mode on a laptop).
 
-    ``overrides`` change the fallback run's TrainConfig, e.g. ``{"progress": False}``.
+    ``overrides`` change the fallback run's TrainConfig, e.g. ``{"progress": False}``. A
+    fallback run left in its folder by an earlier call is continued (or, when finished, reused).
     """
     if pretrained.available(name):
         return pretrained.load(name, device=device or "cpu")
     recipe = recipe or pretrained.SHIPPED[name].recipe
     print(f"{name}: no verified shipped checkpoint; training recipe {recipe} instead.")
-    model, _ = run_recipe(recipe, mode=mode, device=device, overrides=overrides)
+    model, _ = run_recipe(recipe, mode=mode, device=device, overrides=overrides, resume=True)
     return model

@@ -56,7 +56,7 @@ def pretrained_clip(source: str, mode: ModeSettings) -> CLIP:
         model = load_model(run)
     else:
         print(f"{name}: not shipped and no finished run; training recipe {recipe} first.")
-        model, _ = run_recipe(recipe, mode=mode.name)
+        model, _ = run_recipe(recipe, mode=mode.name, resume=True)   # a run killed earlier is continued
     assert isinstance(model, CLIP), f"{name} is a {model.arch}, not a CLIP"
     return model
 
