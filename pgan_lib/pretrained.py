@@ -197,7 +197,7 @@ def write_log(stem: Path, console_log: str | Path | None = None, notes: tuple[st
     meta = json.loads(stem.with_suffix(".json").read_text())
     lines = [f"# {name}: made by recipe {meta.get('recipe')} (step {meta.get('step')}), exported from "
              f"{meta.get('exported_from')}", f"# versions: {meta.get('versions')}", *notes, "# validation history:"]
-    for entry in meta.get("history", []):
+    for entry in meta.get("history") or []:
         lines.append("  " + "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
     if console_log is not None:
         text = Path(console_log).read_text(errors="replace").replace("\r", "\n")

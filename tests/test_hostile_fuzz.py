@@ -117,8 +117,10 @@ def test_sidecar_validator_accepts_or_raises_one_checkpoint_error(fields, with_f
         return
     # what passes has the types the kit relies on
     assert out["format"] == FORMAT and isinstance(out["weights_sha256"], str) and len(out["weights_sha256"]) == 64
-    assert isinstance(out.get("config", {}), dict) and isinstance(out.get("history", []), list)
-    assert isinstance(out.get("step", 0), int) and out.get("step", 0) >= 0
+    # an export may copy a null step or history from its training checkpoint; anything else has its type
+    assert isinstance(out.get("config", {}), dict) and isinstance(out.get("history") or [], list)
+    step = out.get("step") or 0
+    assert isinstance(step, int) and step >= 0
 
 
 @FUZZ
