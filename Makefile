@@ -2,6 +2,8 @@
 #   make lab    set up (if needed) and start JupyterLab on notebooks/
 #   make test   set up (if needed) and run the library tests and every notebook (quick mode)
 #   make lint   ruff (pyflakes, import order, bugbear, complexity) and mypy on pgan_lib, as CI runs them
+#   make student    write the student copies of the notebooks to student/ (solutions taken out)
+#   make notebooks  re-execute every notebook in place (quick mode) and record its fingerprint
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,7 +11,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.pgan-installed
 export PGAN_MODE ?= quick
 
-.PHONY: lab test lint setup data clean-venv bench
+.PHONY: lab test lint setup data clean-venv bench student notebooks
 
 # Jupyter refuses to run as root unless told to (containers and CI machines often are root).
 lab: setup
@@ -21,6 +23,14 @@ test: setup
 lint: $(STAMP)
 	$(BIN)/ruff check pgan_lib tests benchmarks
 	$(BIN)/mypy
+
+# Student copies: solutions become "YOUR CODE HERE" stubs, hidden tests go, exercise outputs are cleared.
+student: setup
+	$(BIN)/python -m pgan_lib.course.cli student --out student
+
+# Committed outputs must come from the current library: tests/test_course.py checks each notebook's fingerprint.
+notebooks: setup
+	$(BIN)/python -m pgan_lib.course.cli execute
 
 setup: $(STAMP) data
 

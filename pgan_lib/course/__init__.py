@@ -1,2 +1,31 @@
-"""Exercise checks for the notebooks: each compares a student's piece with the library on fixed inputs
-and prints PASS or FAIL with a hint (never the answer)."""
+"""Coursework: exercise checks, student copies, and notebooks whose outputs match the library.
+
+The top layer of the kit: it may import anything in ``pgan_lib``; nothing in the
+library imports it.
+
+    check.py       the check framework: ``exercise_check``, ``compare``, ``expect``, ``check_answer``,
+                   ``CheckResult`` (passed, status, message); every check prints one PASS / FAIL /
+                   NOT DONE line and never raises
+    attributes.py  notebook 00: shade and width from pixels, the share of wide coats
+    vae.py         notebook 01: reparameterisation sample, closed-form Gaussian KL
+    cvae.py        notebook 02: conditional negative ELBO, the bag-of-words condition
+    gan.py         notebook 03: D and G losses (non-saturating, hinge), update_D / update_G and a short run
+    cgan.py        notebook 04: projection discriminator logit, EMA update
+    student.py     student copies from the instructor notebooks (nbgrader's markers, no nbgrader needed)
+    freshness.py   fingerprints of the library and of a notebook's code, recorded when it is executed
+    execute.py     executes notebooks in place (quick mode) and records the fingerprint
+    cli.py         ``pgan course student | execute | check-fresh``
+
+An exercise in a notebook is two cells (nbgrader's form):
+
+    # solution cell (nbgrader: solution, grade_id)       # check cell (nbgrader: grade, locked, points)
+    def kl_divergence(mu, logvar):                       from pgan_lib.course.vae import check_kl_divergence
+        ### BEGIN SOLUTION                                result = check_kl_divergence(kl_divergence)
+        return 0.5 * (...).sum(1)                         ### BEGIN HIDDEN TESTS
+        ### END SOLUTION                                  assert result.passed, result.line()
+                                                          ### END HIDDEN TESTS
+
+In the student copy the solution becomes ``# YOUR CODE HERE`` + ``raise NotImplementedError()``
+and the check prints ``NOT DONE: ...: not implemented yet``; the hidden assert (restored by
+``nbgrader autograde``) is what grades.
+"""

@@ -1,0 +1,103 @@
+"""``pgan course``: student copies, executing the notebooks, checking that their outputs are fresh.
+
+    pgan course student [NOTEBOOKS...] [--out student/]   write student copies (no nbgrader needed)
+    pgan course execute [NOTEBOOKS...]                    run in quick mode in place, record fingerprints
+    pgan course check-fresh [NOTEBOOKS...]                exit 1 naming every stale notebook
+
+Without NOTEBOOKS each command takes every ``notebooks/NN_*.ipynb`` of the kit.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import freshness
+
+
+def default_notebooks() -> list[Path]:
+    folder = freshness.LIBRARY_ROOT.parent / "notebooks"
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _notebooks(args: argparse.Namespace) -> list[Path]:
+    paths = [Path(p) for p in args.notebooks] or default_notebooks()
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such notebook: {', '.join(missing)}")
+    if not paths:
+        raise FileNotFoundError("no notebooks found: give their paths, e.g. notebooks/01_vae_basics.ipynb")
+    return paths
+
+
+def cmd_student(args: argparse.Namespace) -> int:
+    from .student import exercises, write_student_copies
+
+    import nbformat
+
+    written = write_student_copies(_notebooks(args), args.out)
+    for p in written:
+        n = sum(1 for e in exercises(nbformat.read(p, as_version=4)) if e["kind"] == "solution")
+        print(f"{p}  ({n} exercise{'s' if n != 1 else ''})")
+    return 0
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    from .execute import NotebookRunError, execute_notebook
+
+    failed = 0
+    for p in _notebooks(args):
+        print(f"executing {p} ({args.mode} mode) ...", flush=True)
+        try:
+            seconds = execute_notebook(p, mode=args.mode, timeout=args.timeout)
+        except NotebookRunError as err:
+            print(f"  FAILED: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"  done in {seconds:.0f} s, fingerprint recorded")
+    return 1 if failed else 0
+
+
+def cmd_check_fresh(args: argparse.Namespace) -> int:
+    library = freshness.library_fingerprint()
+    stale = [r for r in (freshness.stale_reason(p, library=library) for p in _notebooks(args)) if r]
+    for reason in stale:
+        print(reason)
+    if not stale:
+        print("every notebook's outputs match the current library")
+    return 1 if stale else 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("course", help="coursework: student copies, executing notebooks, freshness",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    csub = p.add_subparsers(dest="course_command", metavar="ACTION")
+    csub.required = True
+    s = csub.add_parser("student", help="write student copies (solutions replaced, hidden tests removed)")
+    s.add_argument("notebooks", nargs="*", help="instructor notebooks (default: notebooks/NN_*.ipynb)")
+    s.add_argument("--out", default="student", help="output folder (default: student/)")
+    s.set_defaults(func=cmd_student)
+    e = csub.add_parser("execute", help="execute notebooks in place and record their fingerprints")
+    e.add_argument("notebooks", nargs="*")
+    e.add_argument("--mode", default="quick", choices=("quick", "full"))
+    e.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    e.set_defaults(func=cmd_execute)
+    f = csub.add_parser("check-fresh", help="exit 1 if a notebook's outputs are older than the library or its code")
+    f.add_argument("notebooks", nargs="*")
+    f.set_defaults(func=cmd_check_fresh)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``pgan course`` on its own (until the command is listed in the pgan CLI)."""
+    parser = argparse.ArgumentParser(prog="pgan")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["course", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"pgan course: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
