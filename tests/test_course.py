@@ -307,7 +307,7 @@ def test_04_ema_update():
 
 # ----------------------------------------------------------------------------- student copies
 
-def _exercise_notebook() -> nbformat.NotebookNode:
+def _exercise_notebook(written_answer: bool = True) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     meta = lambda **kw: {"nbgrader": {"schema_version": 3, **kw}}  # noqa: E731
     nb.cells = [
@@ -326,12 +326,14 @@ def _exercise_notebook() -> nbformat.NotebookNode:
         nbformat.v4.new_code_cell("r = check_answer('q1', answer, math.pi, 0.01)",
                                   metadata=meta(grade_id="q1_check", solution=False, grade=True, locked=True, points=1)),
         nbformat.v4.new_markdown_cell("Why?\n\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
-                                      metadata=meta(grade_id="why", solution=True, grade=False, locked=False, points=1)),
+                                      metadata=meta(grade_id="why", solution=True, grade=True, locked=False, points=1)),
         nbformat.v4.new_code_cell("print('later cells still run:', math.pi)"),
     ]
     nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="solution output")]
     nb.cells[7].outputs = [nbformat.v4.new_output("stream", text="kept")]
     nb.metadata["pgan"] = {"fingerprint": {"library": "x", "notebook": "y"}}
+    if not written_answer:             # a written answer is graded by hand: no full marks from autograde
+        del nb.cells[6]
     return nb
 
 
@@ -513,12 +515,13 @@ def test_nbgrader_autograde_gives_full_marks_to_the_solutions(path, tmp_path):
     (course / "source" / "ps").mkdir(parents=True)
     if path is None:
         path = tmp_path / "small.ipynb"
-        nbformat.write(_exercise_notebook(), path)
+        nbformat.write(_exercise_notebook(written_answer=False), path)
     shutil.copy(path, course / "source" / "ps" / path.name)
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'pgan'\n"
         "c.ExecutePreprocessor.timeout = 300\nc.Execute.timeout = 300\n")
-    env = {**os.environ, "PGAN_MODE": "quick", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PGAN_MODE": "quick", "PYTHONPATH": str(ROOT),      # nbgrader runs alembic from PATH
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     run = lambda *a: subprocess.run([nbgrader, *a], cwd=course, env=env, capture_output=True, text=True)  # noqa: E731
     r = run("generate_assignment", "ps", "--force", "--create")
     assert r.returncode == 0, r.stdout + r.stderr

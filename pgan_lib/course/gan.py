@@ -239,21 +239,23 @@ def _fid(G, z, real_stats) -> float:
     return metrics.frechet_distance(*metrics.feature_stats(ext(imgs).features), *real_stats)
 
 
-def train_small_gan(update_D, update_G, steps: int = TRAIN_STEPS, seed: int = 0, progress: bool = True) -> GANRun:
+def train_small_gan(update_D, update_G, steps: int = TRAIN_STEPS, seed: int = 0, progress: bool = True,
+                    lr: float = 2e-4, g_steps: int = 1, **changes) -> GANRun:
     """Train the small GAN for ``steps`` steps with the given step functions on Fashion-MNIST (quick subset).
 
+    ``lr`` is both players' Adam learning rate; ``g_steps`` generator steps follow each D step (more than
+    one lets G chase a discriminator that stands still); ``changes`` are GANConfig fields (e.g. ``d_norm="none"``).
     FID: the kit classifier's features of 500 samples (fixed noise) against 1000 validation photos.
     """
     from .. import metrics
     from ..data import load_dataset
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     train = load_dataset("fashion-mnist", "train", limit=4096)
     val = load_dataset("fashion-mnist", "val", limit=1000)
     ext = Gm.load_feature_model("fashion-classifier")
     real_stats = metrics.feature_stats(ext(val.images).features)
-    G, D = make_players(seed)
-    opt_d, opt_g = make_optimizers(G, D)
+    G, D = make_players(seed, **changes)
+    opt_d, opt_g = make_optimizers(G, D, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     z_eval = torch.randn(500, small_config().latent_dim, generator=torch.Generator().manual_seed(123))
     run = GANRun(steps, _fid(G, z_eval, real_stats), float("nan"), 0.0, generator=G, z=z_eval)
@@ -268,8 +270,9 @@ def train_small_gan(update_D, update_G, steps: int = TRAIN_STEPS, seed: int = 0,
         idx = torch.randint(len(x_all), (BATCH,), generator=gen)
         z = torch.randn(BATCH, small_config().latent_dim, generator=gen)
         run.loss_d.append(float(update_D(G, D, opt_d, x_all[idx], z)))
-        z = torch.randn(BATCH, small_config().latent_dim, generator=gen)
-        run.loss_g.append(float(update_G(G, D, opt_g, z)))
+        for _ in range(g_steps):
+            z = torch.randn(BATCH, small_config().latent_dim, generator=gen)
+            run.loss_g.append(float(update_G(G, D, opt_g, z)))
         if bar is not None:
             bar.update()
     if bar is not None:
