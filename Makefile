@@ -26,11 +26,11 @@ lint: $(STAMP)
 
 # Student copies: solutions become "YOUR CODE HERE" stubs, hidden tests go, exercise outputs are cleared.
 student: setup
-	$(BIN)/python -m pgan_lib.course.cli student --out student
+	$(BIN)/pgan course student --out student
 
 # Committed outputs must come from the current library: tests/test_course.py checks each notebook's fingerprint.
 notebooks: setup
-	$(BIN)/python -m pgan_lib.course.cli execute
+	$(BIN)/pgan course execute
 
 setup: $(STAMP) data
 

@@ -14,7 +14,8 @@ library imports it.
     student.py     student copies from the instructor notebooks (nbgrader's markers, no nbgrader needed)
     freshness.py   fingerprints of the library and of a notebook's code, recorded when it is executed
     execute.py     executes notebooks in place (quick mode) and records the fingerprint
-    cli.py         ``pgan course student | execute | check-fresh``
+
+The command line is ``pgan course student | execute | check-fresh`` (``pgan_lib/cli/course.py``).
 
 An exercise in a notebook is two cells (nbgrader's form):
 

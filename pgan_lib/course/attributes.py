@@ -14,13 +14,12 @@ from __future__ import annotations
 import torch
 
 from ..data import attributes as A
-from .check import Fail, check_answer, compare, exercise_check, expect, rel_error
+from ..data import load_dataset
+from .check import CheckResult, Fail, check_answer, compare, exercise_check, expect, rel_error
 
 
 def _images() -> torch.Tensor:
     """256 real validation photos and three edge cases: blank, full ink, one faint pixel."""
-    from ..data import load_dataset
-
     real = load_dataset("fashion-mnist", "val").images[:256]
     blank = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
     full = torch.full((1, 1, 28, 28), 200, dtype=torch.uint8)
@@ -73,8 +72,6 @@ def check_width_value(width_value) -> str:
 
 def wide_coat_share() -> float:
     """The library's answer: the share of training coats whose fit is 'wide'."""
-    from ..data import load_dataset
-
     train = load_dataset("fashion-mnist", "train")
     coat = train.class_names.index("coat")
     sel = train.labels == coat
@@ -84,9 +81,7 @@ def wide_coat_share() -> float:
 
 def check_wide_coat_share(value, quiet: bool = False):
     """PASS when ``value`` (a fraction in [0, 1]) is within 0.01 of the share of wide coats in ``train``."""
-    if value is not None and 1.0 < float(value) <= 100.0:
-        from .check import CheckResult
-
+    if isinstance(value, (int, float)) and 1.0 < float(value) <= 100.0:
         result = CheckResult("wide coats", "fail", f"{float(value):g} is above 1: give a fraction (0.25), not a percentage")
         if not quiet:
             print(result.line())

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from ..models import gan as Gm
+from ..models.ema import ema_update as library_ema_update
+from ..text import LabelEncoder
 from .check import Fail, as_tensor_or_fail, compare, exercise_check, expect, rel_error
 
 
@@ -26,6 +28,7 @@ def small_discriminator(seed: int = 0) -> Gm.Discriminator:
     torch.manual_seed(seed)
     D = Gm.Discriminator(Gm.GANConfig(cond="label", d_width=16)).eval()
     with torch.no_grad():                      # class vectors as large as after training, so the term shows
+        assert isinstance(D.condition, LabelEncoder)
         D.condition.embed.weight.normal_(0, 1.0)
     return D
 
@@ -42,6 +45,7 @@ def check_projection_logit(projection_logit) -> str:
         if out.shape == ref.shape and torch.isfinite(out).all():
             h = D.phi(x)
             uncond = D.out(h).squeeze(1)
+            assert D.condition is not None
             proj = (D.condition(y) * h).sum(1)
             if rel_error(out, uncond) < 1e-5:
                 raise Fail("your logit ignores the label: the projection term e(y) . phi(x) is missing")
@@ -91,7 +95,7 @@ def check_ema_update(ema_update) -> str:
     decay = 0.9
     ema, live = _pair()
     ref_ema, _ = _pair()
-    Gm.ema_update(ref_ema, live, decay)
+    library_ema_update(ref_ema, live, decay)
     before, live_before = _state(ema), _state(live)
     ema_update(ema, live, decay)
     after, want = _state(ema), _state(ref_ema)

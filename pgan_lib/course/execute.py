@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Iterator
 
 import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from . import freshness
 
@@ -48,8 +50,6 @@ def kernel_env(mode: str = "quick") -> Iterator[None]:
 def run_notebook(nb: nbformat.NotebookNode, cwd: str | Path, mode: str = "quick", allow_errors: bool = False,
                  timeout: int = CELL_TIMEOUT_S) -> nbformat.NotebookNode:
     """Execute ``nb`` (in place) in a fresh kernel started in ``cwd``; returns it."""
-    from nbclient import NotebookClient
-
     with kernel_env(mode):
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                                 resources={"metadata": {"path": str(cwd)}})
@@ -59,8 +59,6 @@ def run_notebook(nb: nbformat.NotebookNode, cwd: str | Path, mode: str = "quick"
 
 def execute_notebook(path: str | Path, mode: str = "quick", timeout: int = CELL_TIMEOUT_S) -> float:
     """Execute one notebook in place and record its fingerprint; returns the seconds it took."""
-    from nbclient.exceptions import CellExecutionError
-
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"notebook {path} does not exist")

@@ -26,7 +26,11 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from tqdm.auto import tqdm
 
+from ..data import load_dataset
+from ..eval import metrics
+from ..eval.features import shipped_extractor
 from ..models import gan as Gm
 from .check import CheckResult, Fail, as_tensor_or_fail, compare, exercise_check, expect, rel_error
 
@@ -138,8 +142,6 @@ def reference_update_G(G, D, opt_g, z) -> float:
 
 
 def _real_batch(n: int = BATCH, seed: int = 0) -> torch.Tensor:
-    from ..data import load_dataset
-
     data = load_dataset("fashion-mnist", "train")
     idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
     return data.float_images(idx) * 2 - 1
@@ -226,14 +228,14 @@ class GANRun:
 
     def samples(self, n: int = 32) -> torch.Tensor:
         """Images in [0, 1] from the trained generator, fixed noise."""
+        if self.generator is None or self.z is None:
+            raise ValueError("this run holds no generator")
         with torch.no_grad():
             return ((self.generator(self.z[:n]) + 1) / 2).clamp(0, 1)
 
 
 def _fid(G, z, real_stats) -> float:
-    from .. import metrics
-
-    ext = Gm.load_feature_model("fashion-classifier")
+    ext = shipped_extractor("fashion-classifier")
     with torch.no_grad():
         imgs = ((G(z) + 1) / 2).clamp(0, 1)
     return metrics.frechet_distance(*metrics.feature_stats(ext(imgs).features), *real_stats)
@@ -247,12 +249,9 @@ def train_small_gan(update_D, update_G, steps: int = TRAIN_STEPS, seed: int = 0,
     one lets G chase a discriminator that stands still); ``changes`` are GANConfig fields (e.g. ``d_norm="none"``).
     FID: the kit classifier's features of 500 samples (fixed noise) against 1000 validation photos.
     """
-    from .. import metrics
-    from ..data import load_dataset
-
     train = load_dataset("fashion-mnist", "train", limit=4096)
     val = load_dataset("fashion-mnist", "val", limit=1000)
-    ext = Gm.load_feature_model("fashion-classifier")
+    ext = shipped_extractor("fashion-classifier")
     real_stats = metrics.feature_stats(ext(val.images).features)
     G, D = make_players(seed, **changes)
     opt_d, opt_g = make_optimizers(G, D, lr=lr)
@@ -263,10 +262,8 @@ def train_small_gan(update_D, update_G, steps: int = TRAIN_STEPS, seed: int = 0,
     t0 = time.perf_counter()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=steps, desc="training the small GAN", leave=False)
-    for step in range(steps):
+    for _ in range(steps):
         idx = torch.randint(len(x_all), (BATCH,), generator=gen)
         z = torch.randn(BATCH, small_config().latent_dim, generator=gen)
         run.loss_d.append(float(update_D(G, D, opt_d, x_all[idx], z)))

@@ -12,7 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import freshness
+import nbformat
+
+from ..course import freshness
+from ..course.execute import NotebookRunError, execute_notebook
+from ..course.student import exercises, write_student_copies
 
 
 def default_notebooks() -> list[Path]:
@@ -31,10 +35,6 @@ def _notebooks(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    from .student import exercises, write_student_copies
-
-    import nbformat
-
     written = write_student_copies(_notebooks(args), args.out)
     for p in written:
         n = sum(1 for e in exercises(nbformat.read(p, as_version=4)) if e["kind"] == "solution")
@@ -43,8 +43,6 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
-    from .execute import NotebookRunError, execute_notebook
-
     failed = 0
     for p in _notebooks(args):
         print(f"executing {p} ({args.mode} mode) ...", flush=True)
@@ -87,17 +85,3 @@ def register(sub) -> None:
     f.set_defaults(func=cmd_check_fresh)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``pgan course`` on its own (until the command is listed in the pgan CLI)."""
-    parser = argparse.ArgumentParser(prog="pgan")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["course", *(argv if argv is not None else sys.argv[1:])])
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"pgan course: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
