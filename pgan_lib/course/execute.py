@@ -17,7 +17,7 @@ from typing import Iterator
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 from . import freshness
 
@@ -68,6 +68,9 @@ def execute_notebook(path: str | Path, mode: str = "quick", timeout: int = CELL_
         run_notebook(nb, path.parent, mode=mode, timeout=timeout)
     except CellExecutionError as err:
         raise NotebookRunError(f"{path.name}: a cell raised; nothing was written.\n{err}") from None
+    except CellTimeoutError as err:
+        raise NotebookRunError(f"{path.name}: a cell ran longer than {timeout} s (--timeout); "
+                               f"nothing was written.\n{err}") from None
     seconds = time.perf_counter() - t0
     freshness.record(nb, {"mode": mode, "seconds": round(seconds, 1)})
     text = nbformat.writes(nb)
