@@ -11,6 +11,10 @@ library imports it.
     cvae.py        notebook 02: conditional negative ELBO, the bag-of-words condition
     gan.py         notebook 03: D and G losses (non-saturating, hinge), update_D / update_G and a short run
     cgan.py        notebook 04: projection discriminator logit, EMA update
+    text.py        notebook 05: masked mean pooling, the symmetric InfoNCE loss
+    latent.py      notebook 06: an attribute direction from scored samples, slerp, a dark wide pullover design
+    attacks.py     notebook 08: one FGSM step, one projected PGD step (attacks on the shipped classifiers)
+    metrics.py     notebook 09: FID with the matrix square root, unbiased KID, the one-class Inception Score
     responsible.py notebook 12: its own checks (print PASS / FAIL, return a bool)
     student.py     student copies from the instructor notebooks (nbgrader's markers, no nbgrader needed)
     freshness.py   fingerprints of the library and of a notebook's code, recorded when it is executed

@@ -79,6 +79,17 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))                                 # (N, L, d)
 
 
+def masked_mean(words: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Mean of the word vectors over the words only: (N, L, d), keep (N, L) bool -> (N, d).
+
+        mean_n = sum_i m_ni words_ni / max(sum_i m_ni, 1)      m_ni = 1 for a word, 0 for padding
+
+    A row without any word gives zeros (not a division by zero).
+    """
+    m = keep.unsqueeze(-1).to(words.dtype)                              # (N, L, 1)
+    return (words * m).sum(1) / m.sum(1).clamp(min=1.0)                 # (N, d)
+
+
 class TextEncoder(nn.Module):
     """Token ids (N, L) -> word embeddings (N, L, d_model) and a sentence embedding (N, embed_dim).
 
@@ -117,6 +128,4 @@ class TextEncoder(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """(N, L) ids -> sentence embeddings (N, embed_dim)."""
         words = self.word_embeddings(tokens)                               # (N, L, d)
-        m = (tokens != 0).unsqueeze(-1).to(words.dtype)                    # (N, L, 1)
-        mean = (words * m).sum(1) / m.sum(1).clamp(min=1.0)               # (N, d)
-        return self.proj(mean)                                             # (N, embed_dim)
+        return self.proj(masked_mean(words, tokens != 0))                  # (N, embed_dim)
