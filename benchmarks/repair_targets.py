@@ -29,20 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-try:   # the evaluation package of the current layout, else the module it grew from
-    from pgan_lib.eval import repair as R
-except ImportError:
-    from pgan_lib import repair_metrics as R
+from pgan_lib import pretrained
 from pgan_lib.data import load_dataset
 from pgan_lib.data.catalog import CATEGORIES, COLOURS, PATTERNS, SEEN_COMBOS, describe
 from pgan_lib.data.masks import centre_box, damage, half
+from pgan_lib.eval import repair as R
+from pgan_lib.eval.features import FeatureExtractor
+from pgan_lib.models.base import load_model
 from pgan_lib.models.classical import bicubic, biharmonic, mean_fill
 from pgan_lib.models.pix2pix import sr_input
-
-try:
-    from pgan_lib.eval.features import FeatureExtractor
-except ImportError:
-    from pgan_lib.evaluate import FeatureExtractor
 
 RECIPE_OF = {"fashion-repair": "repair-fashion", "fashion-repair-l1": "repair-fashion-l1",
              "catalog-repair": "repair-catalog", "catalog-repair-unguided": "repair-catalog-unguided",
@@ -51,9 +46,6 @@ RECIPE_OF = {"fashion-repair": "repair-fashion", "fashion-repair-l1": "repair-fa
 
 def load_repair_model(name: str):
     """The shipped model ``name`` if it verifies, else the last checkpoint of its full-mode run."""
-    from pgan_lib import pretrained
-    from pgan_lib.models.base import load_model
-
     if pretrained.available(name):
         return pretrained.load(name)
     run = Path("runs") / f"{RECIPE_OF[name]}-full" / "last"
@@ -97,7 +89,7 @@ def fashion(n: int) -> dict:
                "pix2pix (L1+GAN)": lambda d, m: gan_model.repair(d, m)}
     rows = R.compare_repairs(methods, x, masks, FeatureExtractor.shipped("fashion-classifier"), y, "label")
     print(R.format_table(rows))
-    g, l, b = rows["pix2pix (L1+GAN)"], rows["U-Net, L1 only"], rows["biharmonic"]
+    g, l1u, b = rows["pix2pix (L1+GAN)"], rows["U-Net, L1 only"], rows["biharmonic"]
     o, d = rows["original"], rows["damaged"]
     checks = [
         ("pix2pix hole PSNR >= biharmonic + 3 dB", g["hole_psnr"] >= b["hole_psnr"] + 3,
@@ -108,9 +100,9 @@ def fashion(n: int) -> dict:
          f"{g['accuracy']:.4f} vs {d['accuracy']:.4f}"),
         ("pix2pix at least as sharp as the real photos (hole edge energy)", g["edge"] >= o["edge"],
          f"{g['edge']:.4f} vs {o['edge']:.4f}"),
-        ("pix2pix FID below the L1-only U-Net", g["fid"] < l["fid"], f"{g['fid']:.3f} vs {l['fid']:.3f}"),
-        ("pix2pix hole PSNR within 1 dB of the L1-only U-Net", g["hole_psnr"] >= l["hole_psnr"] - 1,
-         f"{g['hole_psnr']:.2f} vs {l['hole_psnr']:.2f}"),
+        ("pix2pix FID below the L1-only U-Net", g["fid"] < l1u["fid"], f"{g['fid']:.3f} vs {l1u['fid']:.3f}"),
+        ("pix2pix hole PSNR within 1 dB of the L1-only U-Net", g["hole_psnr"] >= l1u["hole_psnr"] - 1,
+         f"{g['hole_psnr']:.2f} vs {l1u['hole_psnr']:.2f}"),
     ]
     _print_checks(checks)
     return rows

@@ -1,11 +1,13 @@
-"""Train one image-repair recipe on one CPU thread: python benchmarks/repair_train.py NAME [quick|full]."""
+"""Train one image-repair recipe on one CPU thread (as the shipped repair models were made):
+
+    python benchmarks/repair_train.py repair-fashion full      # = pgan train repair-fashion --mode full, one thread
+"""
 import sys
 
 import torch
 
-torch.set_num_threads(1)
-
-from pgan_lib.recipes_repair import train_repair  # noqa: E402
+from pgan_lib.recipes import run_recipe
 
 if __name__ == "__main__":
-    train_repair(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "quick")
+    torch.set_num_threads(1)
+    run_recipe(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "quick", device="cpu")

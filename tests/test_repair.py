@@ -6,23 +6,27 @@ import numpy as np
 import pytest
 import torch
 
+from pgan_lib.cli import main as pgan
 from pgan_lib.data.base import ProductData
 from pgan_lib.data.masks import (
-    FILL, border_band, box_mask, brush_strokes, centre_box, composite, damage, half, make_masks, random_boxes,
+    FILL,
+    border_band,
+    box_mask,
+    brush_strokes,
+    centre_box,
+    composite,
+    damage,
+    half,
+    make_masks,
+    random_boxes,
 )
+from pgan_lib.eval import metrics as M
+from pgan_lib.eval import repair as R
 from pgan_lib.models.classical import biharmonic, mean_fill
 from pgan_lib.models.pix2pix import Pix2Pix, Pix2PixConfig, receptive_field, sr_input
 from pgan_lib.train import TrainConfig, Trainer
 
 torch.set_num_threads(1)
-
-
-def _repair_metrics():
-    try:
-        from pgan_lib.eval import repair as R
-    except ImportError:
-        from pgan_lib import repair_metrics as R
-    return R
 
 
 # -- masks ---------------------------------------------------------------------------------------
@@ -179,7 +183,6 @@ def test_bad_configs_are_refused():
 # -- metrics ---------------------------------------------------------------------------------
 
 def test_psnr_l1_ssim_values():
-    R = _repair_metrics()
     x = torch.zeros(2, 1, 16, 16)
     y = torch.full((2, 1, 16, 16), 0.1)
     assert torch.allclose(R.psnr(x, y), torch.tensor([20.0, 20.0]), atol=1e-4)
@@ -194,8 +197,16 @@ def test_psnr_l1_ssim_values():
     assert (R.ssim(img, img.flip(-1)) < 0.5).all()
 
 
+def test_whole_image_numbers_are_those_of_eval_metrics():
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.rand(3, 3, 16, 16, generator=gen), torch.rand(3, 3, 16, 16, generator=gen)
+    ones = torch.ones(3, 1, 16, 16)
+    assert torch.allclose(R.psnr(a, b), M.psnr(a, b)) and torch.allclose(R.psnr(a, b, ones), M.psnr(a, b), atol=1e-4)
+    assert torch.allclose(R.ssim(a, b, ones), M.ssim(a, b, padding="reflect"), atol=1e-5)
+    assert torch.allclose(R.l1(a, b, ones), M.l1(a, b))
+
+
 def test_edge_energy_falls_with_blur():
-    R = _repair_metrics()
     gen = torch.Generator().manual_seed(0)
     sharp = (torch.rand(4, 1, 28, 28, generator=gen) > 0.5).float()
     blurred = torch.nn.functional.avg_pool2d(sharp, 3, 1, 1)
@@ -224,7 +235,7 @@ def _tiny_images(n: int = 96, size: int = 28, channels: int = 1) -> ProductData:
     gen = torch.Generator().manual_seed(0)
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     imgs = []
-    for i in range(n):
+    for _ in range(n):
         r = 4 + int(torch.randint(0, 6, (1,), generator=gen))
         disc = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2 < r * r).float()
         imgs.append(disc.expand(channels, size, size) * 0.8 + 0.1)
@@ -265,7 +276,7 @@ def test_quick_end_to_end_training(tmp_path, adv, task):
 
 
 def test_repair_box_twin_and_the_widget_agree():
-    from pgan_lib.repair_demo import RepairBox, repair_box
+    from pgan_lib.explore.repair import RepairBox, repair_box
 
     torch.manual_seed(0)
     model = Pix2Pix(Pix2PixConfig(width=8, adv_weight=0)).eval()
@@ -294,18 +305,14 @@ def test_recoloured_pairs_share_geometry_and_contradict_when_asked():
     bg = (pairs.images.float().std(1) < 6) & (pairs.images.float().mean(1) > 200)
     same = (pairs.sources.float() - pairs.images.float()).abs().amax(1) < 2
     assert same[bg].float().mean() > 0.95
-    a = recoloured_pairs(5, seed=2)
-    assert torch.equal(a.images, recoloured_pairs(5, seed=2).images) and a.descriptions == recoloured_pairs(5, seed=2).descriptions
+    a, b = recoloured_pairs(5, seed=2), recoloured_pairs(5, seed=2)
+    assert torch.equal(a.images, b.images) and a.descriptions == b.descriptions
 
 
 # -- the command line and the shipped models ---------------------------------------------------------
 
 def _pgan(argv):
-    try:
-        from pgan_lib.cli import main
-    except ImportError:  # pragma: no cover
-        raise
-    return main(argv)
+    return pgan(argv)
 
 
 def _png(path, arr):
@@ -427,7 +434,6 @@ def test_shipped_repair_models_load_and_beat_the_baselines(fashion_test):
     from pgan_lib.data import load_dataset
     from pgan_lib.models.classical import bicubic
 
-    R = _repair_metrics()
     x = fashion_test.float_images()
     m = centre_box(len(x), 28)
     floor = R.psnr(mean_fill(x, m), x, m).mean()

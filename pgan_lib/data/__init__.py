@@ -53,7 +53,7 @@ def load_dataset(
             raise ValueError("The catalogue is rendered in colour: leave channels unset (or 3).")
         data = load_catalog(split, n_items=settings.catalog_items, size=size or 32, seed=seed)
     elif source == "catalog-pairs" or source.startswith("catalog-pairs:"):
-        from .repair_pairs import recoloured_pairs
+        from .repair_pairs import recoloured_pairs  # each source loads its own dependencies on first use
 
         share = float(source.partition(":")[2] or 0.5)
         if channels not in (None, 3):

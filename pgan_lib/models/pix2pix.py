@@ -301,13 +301,26 @@ class Pix2Pix(KitModel):
             raise ValueError("this repair model reads a description: pass prompts=[...]")
         return self.condition(cond_inputs.to(self.device))
 
+    def prompt_inputs(self, prompts: str | list[str] | None, n: int) -> torch.Tensor | None:
+        """Tokens of one description per image (a single string counts for all n), checked; None when unguided."""
+        if self.condition is None:
+            if prompts is not None:
+                raise ValueError("this repair model does not read descriptions: leave out the prompts")
+            return None
+        if prompts is None:
+            raise ValueError("this repair model reads a description: pass prompts=[...] (one per image)")
+        prompts = [prompts] * n if isinstance(prompts, str) else list(prompts)
+        if len(prompts) != n:
+            raise ValueError(f"{len(prompts)} prompts for {n} images")
+        return self.condition.inputs_from_prompts(prompts)
+
     def raw_output(self, images: torch.Tensor, masks: torch.Tensor, cond_inputs: torch.Tensor | None = None) -> torch.Tensor:
         """G's whole image in [0, 1] (N, C, H, W) for images in [0, 1] and masks (before compositing)."""
         u = self.model_input(images.to(self.device), masks.to(self.device))
         return (self.generator(u, self._cond(cond_inputs)).float() + 1) / 2
 
     @torch.no_grad()
-    def repair(self, images: torch.Tensor, masks: torch.Tensor, prompts: list[str] | None = None,
+    def repair(self, images: torch.Tensor, masks: torch.Tensor, prompts: str | list[str] | None = None,
                batch_size: int = 256) -> torch.Tensor:
         """Repaired images in [0, 1] (N, C, H, W): the model's output in the hole, ``images`` outside it.
 
@@ -319,9 +332,7 @@ class Pix2Pix(KitModel):
         self._check_images(images)
         if masks.ndim == 3:
             masks = masks[:, None]
-        cond = self.cond_inputs(prompts=prompts, n=len(images)) if self.condition is not None else None
-        if self.condition is None and prompts is not None:
-            raise ValueError("this repair model does not read descriptions: leave out the prompts")
+        cond = self.prompt_inputs(prompts, len(images))
         was = self.training
         self.eval()
         out = []

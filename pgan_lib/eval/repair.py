@@ -1,30 +1,33 @@
-"""How good is a repair? Pixel metrics on the hole and on the whole image, and a sharpness measure.
+"""How good is a repair? Pixel metrics on the hole and on the whole image, sharpness, and the repair table.
 
 All functions take float images in [0, 1], (N, C, H, W), and return one value per
 image (N,) unless said otherwise; masks are (N, 1, H, W) with 1 = missing. A
-region of None means the whole image.
+region of None means the whole image, and then every number equals the one of
+``eval.metrics`` (``l1``, ``mse``, ``psnr``, ``ssim`` with reflected borders);
+with a mask the same formulas are averaged over the hole only:
 
     L1      mean |x - y| over the region's pixels and channels
-    PSNR    10 log10(1 / MSE), MSE over the region (peak value 1); higher is better
-    SSIM    structural similarity (Wang et al. 2004) on 7x7 Gaussian windows (sigma 1.5),
-            SSIM = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2)),
-            C1 = 0.01^2, C2 = 0.03^2, averaged over the region (per pixel map, then mean)
-    edge energy   mean squared Sobel gradient magnitude over the region:
-            E = mean (G_x^2 + G_y^2),  G = Sobel filters on the grey image;
-            a blurry repair has less edge energy than the real photo (L1 alone is blurry)
+    PSNR    10 log10(1 / MSE), MSE over the region (peak value 1, capped at 100 dB); higher is better
+    SSIM    the per-pixel SSIM map of ``eval.metrics.ssim`` (11x11 Gaussian windows, sigma 1.5,
+            borders reflected), averaged over the region
+    edge energy   mean squared Sobel gradient magnitude of the grey image over the region:
+            E = mean (G_x^2 + G_y^2); a blurry repair has less of it than the real photo
+            (L1 alone is blurry)
 
-Pure functions of tensors (no model, no data): the benchmark, the notebook and
-the tests call them.
+``compare_repairs`` puts them, the FID of repaired images in a kit classifier's
+features and that classifier's accuracy into one row per method (the table of
+notebook 07 and ``benchmarks/repair_targets.py``).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from ..data.masks import damage
+from . import metrics as M
 
-def _region(masks: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    if masks is None:
-        return torch.ones(like.shape[0], 1, *like.shape[-2:], dtype=like.dtype, device=like.device)
+
+def _region(masks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if masks.ndim == 3:
         masks = masks[:, None]
     return masks.to(like.dtype)
@@ -38,55 +41,61 @@ def _region_mean(values: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
 
 def l1(x: torch.Tensor, y: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
     """Mean absolute error per image over the region: (N,)."""
-    return _region_mean((x.float() - y.float()).abs(), _region(masks, x))
+    if masks is None:
+        return M.l1(x, y)
+    return _region_mean((x.float() - y.float()).abs(), _region(masks, x.float()))
 
 
 def mse(x: torch.Tensor, y: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error per image over the region: (N,)."""
-    return _region_mean((x.float() - y.float()) ** 2, _region(masks, x))
+    if masks is None:
+        return M.mse(x, y)
+    return _region_mean((x.float() - y.float()) ** 2, _region(masks, x.float()))
 
 
-def psnr(x: torch.Tensor, y: torch.Tensor, masks: torch.Tensor | None = None, eps: float = 1e-10) -> torch.Tensor:
-    """Peak signal-to-noise ratio in dB per image over the region (peak 1): (N,)."""
-    return 10 * torch.log10(1.0 / mse(x, y, masks).clamp(min=eps))
+def psnr(x: torch.Tensor, y: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per image over the region (peak 1, at most 100 dB): (N,)."""
+    if masks is None:
+        return M.psnr(x, y)
+    err = mse(x, y, masks).double().clamp(min=10 ** (-M.PSNR_MAX_DB / 10))
+    return (10 * torch.log10(1.0 / err)).float()
 
 
-def _gaussian_window(size: int = 7, sigma: float = 1.5) -> torch.Tensor:
-    g = torch.exp(-((torch.arange(size) - (size - 1) / 2) ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :])[None, None]                         # (1, 1, k, k)
-
-
-def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 7, sigma: float = 1.5) -> torch.Tensor:
-    """Per-pixel SSIM (N, C, H, W), windows reflected at the border."""
-    x, y = x.float(), y.float()
+def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Per-pixel SSIM (N, C, H, W), the map ``eval.metrics.ssim(..., padding="reflect")`` averages."""
     c = x.shape[1]
-    w = _gaussian_window(window, sigma).to(x).expand(c, 1, -1, -1)
-    pad = window // 2
+    size = min(window, x.shape[-1], x.shape[-2])
+    size -= 1 - size % 2
+    w = M.gaussian_window(size, sigma).to(x.device)[None, None].repeat(c, 1, 1, 1)
+    pad = (size // 2,) * 4
+    xd, yd = F.pad(x.double(), pad, mode="reflect"), F.pad(y.double(), pad, mode="reflect")
 
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(t, (pad,) * 4, mode="reflect"), w, groups=c)
+    def local_mean(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, w, groups=c)
 
-    mx, my = blur(x), blur(y)
-    sxx = blur(x * x) - mx ** 2
-    syy = blur(y * y) - my ** 2
-    sxy = blur(x * y) - mx * my
+    mx, my = local_mean(xd), local_mean(yd)
+    vx = (local_mean(xd * xd) - mx ** 2).clamp(min=0)
+    vy = (local_mean(yd * yd) - my ** 2).clamp(min=0)
+    cov = local_mean(xd * yd) - mx * my
     c1, c2 = 0.01 ** 2, 0.03 ** 2
-    return ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
+    return (((2 * mx * my + c1) * (2 * cov + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).float()
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
     """Mean SSIM per image over the region: (N,)."""
-    return _region_mean(ssim_map(x, y), _region(masks, x))
+    if masks is None:
+        return M.ssim(x, y, padding="reflect")
+    return _region_mean(ssim_map(x, y), _region(masks, x.float()))
 
 
 def edge_energy(x: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared Sobel gradient magnitude of the grey image over the region: (N,)."""
     grey = x.float().mean(1, keepdim=True)
+    region = torch.ones_like(grey) if masks is None else _region(masks, grey)
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]).to(grey) / 8
     k = torch.stack([kx, kx.t()])[:, None]                               # (2, 1, 3, 3)
     g = F.conv2d(F.pad(grey, (1,) * 4, mode="replicate"), k)             # (N, 2, H, W)
-    return _region_mean(g.pow(2).sum(1, keepdim=True), _region(masks, x))
+    return _region_mean(g.pow(2).sum(1, keepdim=True), region)
 
 
 def repair_scores(repaired: torch.Tensor, original: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
@@ -102,7 +111,8 @@ def repair_scores(repaired: torch.Tensor, original: torch.Tensor, masks: torch.T
     }
 
 
-__all__ = ["l1", "mse", "psnr", "ssim", "ssim_map", "edge_energy", "repair_scores"]
+__all__ = ["l1", "mse", "psnr", "ssim", "ssim_map", "edge_energy", "repair_scores", "mirror_half", "compare_repairs",
+           "format_table"]
 
 
 # -- comparing repair methods with the kit's classifier (the benchmark table and notebook 07) -------------
@@ -124,13 +134,6 @@ def mirror_half(images: torch.Tensor, side: str = "right") -> torch.Tensor:
     raise ValueError(f"side {side!r}: use 'left' or 'right'")
 
 
-def fid(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
-    """Frechet distance of two feature sets (N, D), e.g. kit-classifier features of repaired and real images."""
-    from .metrics import feature_stats, frechet_distance
-
-    return float(frechet_distance(*feature_stats(features_a), *feature_stats(features_b)))
-
-
 def compare_repairs(methods: dict, originals: torch.Tensor, masks: torch.Tensor, extractor=None,
                     labels: torch.Tensor | None = None, head: str | None = None) -> dict[str, dict[str, float]]:
     """One row per method: ``repair_scores`` plus, with a kit classifier (``extractor``), the FID of the
@@ -139,8 +142,6 @@ def compare_repairs(methods: dict, originals: torch.Tensor, masks: torch.Tensor,
     methods: name -> repaired images (N, C, H, W) in [0, 1], or a function (damaged, masks) -> repaired.
     Two reference rows are added: "original" (the photos themselves) and "damaged" (the hole left grey).
     """
-    from .data.masks import damage
-
     damaged = damage(originals, masks)
     rows: dict[str, dict[str, float]] = {}
     real = extractor(originals) if extractor is not None else None
@@ -150,7 +151,7 @@ def compare_repairs(methods: dict, originals: torch.Tensor, masks: torch.Tensor,
             "edge": float(edge_energy(originals, masks).mean())}
         if extractor is not None:
             ext = extractor(out)
-            row["fid"] = fid(ext.features, real.features)
+            row["fid"] = M.fid(real.features, ext.features)
             if labels is not None and head is not None:
                 row["accuracy"] = float((ext.predicted(head) == labels).float().mean())
         rows[name] = row

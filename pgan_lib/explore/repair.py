@@ -11,10 +11,10 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import numpy as np
 import torch
+from PIL import Image
 
-from .data.masks import box_mask, damage
+from ..data.masks import box_mask, damage
 
 
 def repair_box(model: Any, image: torch.Tensor, x: int, y: int, w: int, h: int,
@@ -31,8 +31,6 @@ def repair_box(model: Any, image: torch.Tensor, x: int, y: int, w: int, h: int,
 
 
 def _png(images: torch.Tensor, scale: int = 6) -> bytes:
-    from PIL import Image
-
     row = torch.cat(list(images), -1)                                   # (C, H, n * W)
     arr = (row.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     if arr.shape[2] == 1:
@@ -48,7 +46,7 @@ class RepairBox:
 
     def __init__(self, model: Any, image: torch.Tensor, box: tuple[int, int, int, int] | None = None,
                  prompt: str = "", scale: int = 6) -> None:
-        import ipywidgets as wd
+        import ipywidgets as wd  # only when a widget is built: the twin works without ipywidgets
 
         self.model, self.image, self.scale = model, image.float(), scale
         size = image.shape[-1]
@@ -68,7 +66,7 @@ class RepairBox:
 
     @property
     def values(self) -> tuple[int, int, int, int]:
-        return tuple(self.sliders[k].value for k in "xywh")  # type: ignore[return-value]
+        return tuple(self.sliders[k].value for k in "xywh")
 
     def set(self, **values: int) -> None:
         """Move sliders from code, e.g. ``widget.set(x=3, w=10)`` (what dragging them does)."""
@@ -87,7 +85,7 @@ class RepairBox:
         self.status.value = f"hole of {int(mask.sum())} pixels; left to right: damaged, repaired, original"
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython.display import display  # only inside a notebook
 
         display(self.box)
 

@@ -14,6 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from .. import pretrained
+from ..data.masks import box_mask
+from ..images import to_uint8
+from ..models.base import load_model
+from ..models.pix2pix import Pix2Pix
+from .common import UserError
 
 #: the model used when --model is not given: grey images, colour images with and without --prompt
 DEFAULT_MODELS = {"grey": "fashion-repair", "colour+prompt": "catalog-repair", "colour": "catalog-repair-unguided"}
@@ -54,17 +63,8 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
 
 # -- reading and checking inputs ---------------------------------------------------------------------
 
-def _user_error():
-    from .cli import UserError
-
-    return UserError
-
-
 def read_image(path: str | Path) -> np.ndarray:
     """A PNG/JPEG as uint8 (H, W, C), C = 1 (grey) or 3 (colour); transparency and palettes become RGB."""
-    from PIL import Image, UnidentifiedImageError
-
-    UserError = _user_error()
     try:
         with Image.open(path) as im:
             im.load()
@@ -80,11 +80,6 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def load_repair_model(args: argparse.Namespace, channels: int, prompt: bool, task: str):
     """The model of --model / --checkpoint, or the default for this kind of image."""
-    from . import pretrained
-    from .models.base import load_model
-    from .models.pix2pix import Pix2Pix
-
-    UserError = _user_error()
     if args.model and args.checkpoint:
         raise UserError("give at most one of --model NAME and --checkpoint PATH")
     if args.checkpoint:
@@ -110,9 +105,6 @@ def load_repair_model(args: argparse.Namespace, channels: int, prompt: bool, tas
 
 def fit_image(arr: np.ndarray, size: int, channels: int, args: argparse.Namespace, name: str) -> np.ndarray:
     """An (H, W, C) uint8 image brought to (size, size, channels), or a clear error saying which flag fixes it."""
-    from PIL import Image
-
-    UserError = _user_error()
     h, w, c = arr.shape
     if c != channels:
         kind = {1: "grey (1 channel)", 3: "colour (3 channels)"}
@@ -132,7 +124,6 @@ def fit_image(arr: np.ndarray, size: int, channels: int, args: argparse.Namespac
 
 def check_mask(mask: torch.Tensor, what: str) -> None:
     """A mask (H, W) must have a hole and must keep some pixels."""
-    UserError = _user_error()
     missing = int((mask > 0.5).sum())
     if missing == 0:
         raise UserError(f"{what} is empty: no pixel is marked missing (white/1 = missing); nothing to repair")
@@ -142,7 +133,6 @@ def check_mask(mask: torch.Tensor, what: str) -> None:
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
-    UserError = _user_error()
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
@@ -152,9 +142,6 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
 
 def image_mask(args: argparse.Namespace, shape: tuple[int, int], size: int) -> torch.Tensor:
     """The hole of --box or --mask, at the image's own size then at the model's: (size, size) float, 1 = missing."""
-    from .data.masks import box_mask
-
-    UserError = _user_error()
     h, w = shape
     if args.box:
         x, y, bw, bh = parse_box(args.box)
@@ -170,23 +157,17 @@ def image_mask(args: argparse.Namespace, shape: tuple[int, int], size: int) -> t
         m = torch.from_numpy((arr.mean(2) >= 128).astype(np.float32))
     check_mask(m, f"the hole ({'--box ' + args.box if args.box else args.mask})")
     if (h, w) != (size, size):   # --resize: nearest-neighbour keeps the mask binary
-        m = torch.nn.functional.interpolate(m[None, None], size=(size, size), mode="nearest")[0, 0]
+        m = F.interpolate(m[None, None], size=(size, size), mode="nearest")[0, 0]
         check_mask(m, "the hole after --resize")
     return m
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(N, C, H, W) floats in [0, 1] -> (N, H, W, C) uint8 (the kit's rounding rule)."""
-    try:
-        from .images import to_uint8
-    except ImportError:
-        from .evaluate import to_uint8
+    """(N, C, H, W) floats in [0, 1] -> (N, H, W, C) uint8 (the kit's rounding rule, ``images.to_uint8``)."""
     return to_uint8(x).permute(0, 2, 3, 1).numpy()
 
 
 def save_png(arr: np.ndarray, path: str | Path) -> Path:
-    from PIL import Image
-
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(out)
@@ -196,7 +177,6 @@ def save_png(arr: np.ndarray, path: str | Path) -> Path:
 # -- the commands -----------------------------------------------------------------------------
 
 def repair_command(args: argparse.Namespace) -> int:
-    UserError = _user_error()
     if args.batch:
         if args.image or args.box or args.mask or args.prompt:
             raise UserError("--batch takes the images, masks and prompts from the .npz: drop IMAGE, --box, --mask, --prompt")
@@ -229,7 +209,6 @@ def repair_command(args: argparse.Namespace) -> int:
 
 
 def repair_batch(args: argparse.Namespace) -> int:
-    UserError = _user_error()
     try:
         with np.load(args.batch, allow_pickle=False) as z:
             files = set(z.files)
