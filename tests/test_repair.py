@@ -449,3 +449,18 @@ def test_shipped_repair_models_load_and_beat_the_baselines(fashion_test):
     mc = half(len(xc), 32, "right")
     guided = pretrained.load("catalog-repair")
     assert R.psnr(guided.repair(xc, mc, prompts=cat.descriptions), xc, mc).mean() > R.psnr(mean_fill(xc, mc), xc, mc).mean() + 3
+
+
+def test_guided_catalogue_recipe_runs_on_recoloured_pairs(tmp_path):
+    from pgan_lib.data import load_dataset
+    from pgan_lib.recipes import get_recipe, run_recipe
+
+    pairs = load_dataset("catalog-pairs:0.5", "val", mode="quick", limit=64)
+    assert pairs.sources.shape == pairs.images.shape
+    assert get_recipe("repair-catalog").source == "catalog-pairs:0.5"
+    model, result = run_recipe("repair-catalog", mode="quick", out=tmp_path / "run",
+                               overrides={"max_steps": 2, "tensorboard": False, "progress": False})
+    assert isinstance(model, Pix2Pix) and model.condition is not None and result.steps == 2
+    assert math.isfinite(result.history[-1]["val_hole_psnr"])
+    with pytest.raises(ValueError, match="splits"):
+        load_dataset("catalog-pairs", "heldout")

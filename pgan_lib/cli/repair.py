@@ -70,7 +70,7 @@ def read_image(path: str | Path) -> np.ndarray:
             im.load()
             if im.mode not in ("L", "RGB"):
                 im = im.convert("L" if im.mode in ("1", "I", "I;16", "F", "LA") else "RGB")
-            arr = np.asarray(im)
+            arr = np.array(im)
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError) as err:
@@ -115,9 +115,9 @@ def fit_image(arr: np.ndarray, size: int, channels: int, args: argparse.Namespac
     if (h, w) != (size, size):
         if not args.resize:
             raise UserError(f"{name} is {w}x{h} pixels but the model works on {size}x{size} images; "
-                            f"add --resize to scale it (the result is then {size}x{size})")
+                            f"add --resize to scale it to {size}x{size} first")
         im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
-        arr = np.asarray(im.resize((size, size), Image.Resampling.BICUBIC if size > max(h, w) else Image.Resampling.BOX))
+        arr = np.array(im.resize((size, size), Image.Resampling.BICUBIC if size > max(h, w) else Image.Resampling.BOX))
         arr = arr[:, :, None] if arr.ndim == 2 else arr
     return arr
 
