@@ -36,6 +36,14 @@ class PairedProductData(ProductData):
         if self.sources is not None and self.sources.shape != self.images.shape:
             raise ValueError(f"sources {tuple(self.sources.shape)} must match images {tuple(self.images.shape)}")
 
+    def subset(self, index: torch.Tensor | slice | list[int]) -> "PairedProductData":
+        """The items at ``index``, sources included (``take`` goes through here too)."""
+        part = super().subset(index)
+        idx = torch.arange(len(self))[index] if isinstance(index, slice) else torch.as_tensor(index, dtype=torch.long)
+        sources = None if self.sources is None else self.sources[idx]
+        return PairedProductData(**{f: getattr(part, f) for f in part.__dataclass_fields__ if f != "sources"},
+                                 sources=sources)
+
 
 def recoloured_pairs(n: int, size: int = 32, seed: int = 0, contradict: float = 0.5,
                      split: str = "train") -> PairedProductData:
