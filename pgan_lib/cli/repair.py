@@ -22,6 +22,8 @@ from ..data.masks import box_mask
 from ..images import to_uint8
 from ..models.base import load_model
 from ..models.pix2pix import Pix2Pix
+from ..pretrained import weights_sha256
+from ..provenance import Provenance, provenance_arrays, save_png_with_provenance
 from .common import UserError
 
 #: the model used when --model is not given: grey images, colour images with and without --prompt
@@ -79,12 +81,14 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def load_repair_model(args: argparse.Namespace, channels: int, prompt: bool, task: str):
-    """The model of --model / --checkpoint, or the default for this kind of image."""
+    """The model of --model / --checkpoint, or the default for this kind of image; sets ``args.where``
+    (its shipped name or checkpoint stem, for the provenance of the files written)."""
     if args.model and args.checkpoint:
         raise UserError("give at most one of --model NAME and --checkpoint PATH")
     if args.checkpoint:
         path = Path(args.checkpoint)
-        model = load_model(path / "last" if path.is_dir() else path)
+        path = path / "last" if path.is_dir() else path
+        model, args.where = load_model(path), str(path)
     else:
         name = args.model
         if name is None:
@@ -92,7 +96,7 @@ def load_repair_model(args: argparse.Namespace, channels: int, prompt: bool, tas
                 name = "fashion-sr"
             else:
                 name = DEFAULT_MODELS["grey" if channels == 1 else "colour+prompt" if prompt else "colour"]
-        model = pretrained.load(name)
+        model, args.where = pretrained.load(name), name
     if not isinstance(model, Pix2Pix):
         raise UserError(f"{args.model or args.checkpoint} is a {model.arch} model, not a repair model "
                         "(use e.g. --model fashion-repair, catalog-repair or fashion-sr)")
@@ -167,11 +171,17 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return to_uint8(x).permute(0, 2, 3, 1).numpy()
 
 
-def save_png(arr: np.ndarray, path: str | Path) -> Path:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(out)
-    return out
+def provenance(args: argparse.Namespace, prompt: str | None = None) -> Provenance:
+    """What a repaired or up-sampled file records: the model (its hole or every pixel is generated)."""
+    return Provenance(model=args.where, checkpoint_sha256=weights_sha256(args.where), prompt=prompt)
+
+
+def save_png(arr: np.ndarray, path: str | Path, prov: Provenance) -> Path:
+    """(H, W, C) uint8 -> a PNG carrying the provenance metadata (the kit's one PNG writer)."""
+    try:
+        return save_png_with_provenance(arr[:, :, 0] if arr.shape[2] == 1 else arr, path, prov)
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
 
 # -- the commands -----------------------------------------------------------------------------
@@ -203,7 +213,7 @@ def repair_command(args: argparse.Namespace) -> int:
         raise UserError(f"--prompt {args.prompt!r}: {err}") from None
     fixed = _to_uint8(out)[0]
     fixed = np.where(mask.numpy()[:, :, None] > 0.5, fixed, arr)   # outside the hole: the input bytes
-    path = save_png(fixed, args.out)
+    path = save_png(fixed, args.out, provenance(args, args.prompt))
     print(f"repaired {int(mask.sum())} pixels of {args.image}; wrote {path} ({c.size}x{c.size})")
     return 0
 
@@ -251,7 +261,8 @@ def repair_batch(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UserError(f"{args.batch}: {err}") from None
     fixed = np.where(masks[..., None] > 0.5, _to_uint8(out), images)
-    arrays = {"images": fixed, "masks": masks}
+    arrays = {"images": fixed, "masks": masks,
+              **provenance_arrays(provenance(args, prompts[0] if prompts and len(set(prompts)) == 1 else None))}
     if prompts is not None:
         arrays["prompts"] = np.asarray(prompts, dtype=np.str_)
     out_path = Path(args.out)
@@ -269,6 +280,6 @@ def upscale_command(args: argparse.Namespace) -> int:
     arr = fit_image(arr, side, c.channels, args, args.image)
     low = torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 255
     big = _to_uint8(model.upscale(low))[0]
-    path = save_png(big, args.out)
+    path = save_png(big, args.out, provenance(args))
     print(f"up-sampled {args.image} from {side}x{side} to {c.size}x{c.size}; wrote {path}")
     return 0
