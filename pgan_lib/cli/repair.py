@@ -68,10 +68,10 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
 def read_image(path: str | Path) -> np.ndarray:
     """A PNG/JPEG as uint8 (H, W, C), C = 1 (grey) or 3 (colour); transparency and palettes become RGB."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode not in ("L", "RGB"):
-                im = im.convert("L" if im.mode in ("1", "I", "I;16", "F", "LA") else "RGB")
+        with Image.open(path) as opened:
+            opened.load()
+            im = opened if opened.mode in ("L", "RGB") else opened.convert(
+                "L" if opened.mode in ("1", "I", "I;16", "F", "LA") else "RGB")
             arr = np.array(im)
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None

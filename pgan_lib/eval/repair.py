@@ -149,7 +149,7 @@ def compare_repairs(methods: dict, originals: torch.Tensor, masks: torch.Tensor,
         out = method(damaged, masks) if callable(method) else method
         row = repair_scores(out, originals, masks) if name != "original" else {
             "edge": float(edge_energy(originals, masks).mean())}
-        if extractor is not None:
+        if extractor is not None and real is not None:
             ext = extractor(out)
             row["fid"] = M.fid(real.features, ext.features)
             if labels is not None and head is not None:

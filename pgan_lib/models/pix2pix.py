@@ -274,6 +274,7 @@ class Pix2Pix(KitModel):
         """A description-guided repair model reading descriptions with a pre-trained text encoder
         (copied and frozen), e.g. ``Pix2Pix.from_text_encoder(clip.text_encoder, channels=3, size=32)``."""
         model = cls(Pix2PixConfig(cond="text", text_encoder=asdict(encoder.config), **overrides))
+        assert model.condition is not None
         model.condition.encoder.load_state_dict(encoder.state_dict())
         return model
 
@@ -370,7 +371,7 @@ class Pix2Pix(KitModel):
     # -- training --------------------------------------------------------------------------------
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         betas = (self.config.beta1, self.config.beta2)
-        opts = {"g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)}
+        opts: dict[str, torch.optim.Optimizer] = {"g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)}
         if self.discriminator is not None:
             opts["d"] = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
         return opts

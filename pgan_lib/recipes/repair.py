@@ -18,10 +18,12 @@ one CPU core: 600 steps of 64 images (400 for SR), a few minutes on a quiet core
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from .. import pretrained
 from ..config import ModeSettings
 from ..data.base import ProductData
+from ..models.clip import CLIP
 from ..models.pix2pix import Pix2Pix, Pix2PixConfig
 from ..train import TrainConfig
 from . import Recipe, register
@@ -45,12 +47,13 @@ def _fashion(adv: float, task: str = "inpaint"):
 
 def _catalog(guided: bool):
     def build(train: ProductData, mode: ModeSettings) -> Pix2Pix:
-        kw = dict(channels=3, size=32, width=16, d_width=16, adv_weight=1.0, masks=CATALOG_MASKS,
-                  eval_masks="half-right", val_images=512 if mode.name == "full" else 128)
+        kw: dict[str, Any] = dict(channels=3, size=32, width=16, d_width=16, adv_weight=1.0, masks=CATALOG_MASKS,
+                                  eval_masks="half-right", val_images=512 if mode.name == "full" else 128)
         if not guided:
             return Pix2Pix(Pix2PixConfig(**kw))
         clip = pretrained.load("catalog-clip")        # the shipped CLIP's text encoder, frozen inside the model
-        return Pix2Pix.from_text_encoder(clip.text_encoder, **kw)  # type: ignore[attr-defined]
+        assert isinstance(clip, CLIP), f"catalog-clip is a {clip.arch}, not a CLIP"
+        return Pix2Pix.from_text_encoder(clip.text_encoder, **kw)
     return build
 
 
