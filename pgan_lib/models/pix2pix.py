@@ -443,6 +443,7 @@ class Pix2Pix(KitModel):
         return {"loss_g": loss_g.detach(), "l1": l1.detach(), **logs}
 
     # -- validation ------------------------------------------------------------------------------
+    @torch.no_grad()
     def validation_metrics(self, data) -> dict[str, float]:
         """Hole L1 and PSNR (in [0, 1] units) on the first ``val_images`` validation images, fixed masks (seed 0)."""
         c = self.config
