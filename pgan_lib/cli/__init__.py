@@ -25,7 +25,7 @@ from ..train import RunLockedError
 from .common import UserError
 
 #: The command groups, one module each.
-COMMAND_MODULES = ("data", "train", "sample", "eval", "attack", "responsible", "course")
+COMMAND_MODULES = ("data", "train", "sample", "eval", "attack", "repair", "responsible", "course")
 
 #: What to do about an operating-system error, by its number.
 _OS_FIXES = {

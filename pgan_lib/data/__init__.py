@@ -13,7 +13,8 @@ from ..config import get_mode
 from .base import SPLITS, ProductData
 from .batches import Batch, BatchIterator, ProductTorchDataset
 
-SOURCES = ("fashion-mnist", "catalog", "folder:PATH")
+SOURCES = ("fashion-mnist", "catalog", "catalog-pairs[:SHARE]", "folder:PATH")
+PAIRS_TRAIN, PAIRS_EVAL = 20000, 1000   # catalog-pairs: recoloured repair pairs rendered per split (see repair_pairs)
 
 
 def load_dataset(
@@ -29,7 +30,8 @@ def load_dataset(
 ) -> ProductData:
     """Load one split of a product image source.
 
-    source:   "fashion-mnist", "catalog" or "folder:PATH".
+    source:   "fashion-mnist", "catalog", "catalog-pairs[:SHARE]" (repair training pairs, SHARE of
+              them recoloured in the hole; ``data.repair_pairs``) or "folder:PATH".
     split:    "train", "val", "test" (the catalogue adds "heldout": unseen
               combinations; a folder adds "all").
     limit:    True caps the split at the run mode's size (``PGAN_MODE``: quick
@@ -50,6 +52,18 @@ def load_dataset(
         if channels not in (None, 3):
             raise ValueError("The catalogue is rendered in colour: leave channels unset (or 3).")
         data = load_catalog(split, n_items=settings.catalog_items, size=size or 32, seed=seed)
+    elif source == "catalog-pairs" or source.startswith("catalog-pairs:"):
+        from .repair_pairs import recoloured_pairs  # each source loads its own dependencies on first use
+
+        share = float(source.partition(":")[2] or 0.5)
+        if channels not in (None, 3):
+            raise ValueError("The catalogue is rendered in colour: leave channels unset (or 3).")
+        n = {"train": PAIRS_TRAIN, "val": PAIRS_EVAL, "test": PAIRS_EVAL}.get(split)
+        if n is None:
+            raise ValueError(f"catalog-pairs has the splits train, val and test, not {split!r}")
+        cap = settings.max_train if split == "train" else settings.max_eval
+        data = recoloured_pairs(n if cap is None else min(n, cap), size=size or 32, contradict=share, split=split,
+                                seed=seed + ("train", "val", "test").index(split) * 1000)
     elif source.startswith("folder:"):
         from .folder import load_folder  # each source loads its own dependencies on first use
 

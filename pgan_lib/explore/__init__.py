@@ -15,12 +15,14 @@ Every widget has a plain-Python twin that returns the image or the figure:
     explorer()                    render(design), explorer_figure(design)
     interpolation_widget(a, b)    interpolate(a, b, ...), interpolation_figure(a, b)
     attribute_widget(design)      attribute_row(design, ...), attribute_figure(designs)
+    repair.RepairBox(model, img)  repair.repair_box(model, img, x, y, w, h)   (notebook 07)
 
-The package has three parts:
+The package has four parts:
 
     latent.py    the maths on latents: directions from a sample, lerp, slerp (pure torch)
     design.py    designs and the models they use (``SHELF``), rendering, PNGs, the twins
     widgets.py   the ipywidgets panels (ipywidgets is needed only when one is built)
+    repair.py    place a hole with sliders and watch a repair model fill it (not imported here)
 
 Works with any kit generator: ``model.sample(n, labels=None, prompts=None,
 seed=None, z=None)`` returning images in [0, 1], ``model.config.latent_dim``, and
