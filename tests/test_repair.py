@@ -346,7 +346,7 @@ def test_cli_repairs_a_png_with_a_box_and_with_a_mask(tmp_path, fashion_test, ca
     hole[7:21, 7:21] = True
     assert np.array_equal(fixed[~hole], img[~hole])
     assert not np.array_equal(fixed[hole], np.full(hole.sum(), 128))
-    from pgan_lib.provenance import read_provenance   # the repaired file says a model made its hole
+    from pgan_lib.provenance import read_provenance  # the repaired file says a model made its hole
 
     assert read_provenance(out) is not None
     mask = np.zeros((28, 28), np.uint8)
