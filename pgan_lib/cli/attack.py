@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from ..attacks import Attack, robust_accuracy
 from ..data import load_dataset
 from ..models.classifier import Classifier
-from .common import UserError, add_model_args, batch_size_arg, int_arg, output_path, resolve_model, seed_arg
+from .common import UserError, add_model_args, batch_size_arg, int_arg, output_path, resolve_model, seed_arg, write_json
 
 
 def register(sub) -> None:
@@ -74,9 +72,5 @@ def attack_command(args: argparse.Namespace) -> int:
     print(f"robust accuracy: {report.robust_acc:.2%}   ({report.seconds:.1f} s; mean perturbation "
           f"L-inf {report.mean_linf:.4f}, L2 {report.mean_l2:.3f})")
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result = {"model": where, "data": f"fashion-mnist:test ({len(test)} images)", **report.as_dict()}
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+        write_json(args.json, {"model": where, "data": f"fashion-mnist:test ({len(test)} images)", **report.as_dict()})
     return 0

@@ -8,6 +8,7 @@ that names the value, the allowed range and the fix.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -80,6 +81,15 @@ def resolve_model(args: argparse.Namespace) -> tuple[KitModel, str]:
     if path.is_dir():
         path = path / ("best" if (path / "best.json").exists() else "last")
     return load_model(path, device=args.device), shown(path, 300)
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as strict, indented JSON (NaN and infinity as null) to ``path``, creating its folder."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(json_ready(obj), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return out
 
 
 def json_ready(obj: Any) -> Any:

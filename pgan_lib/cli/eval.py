@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from ..data.base import SPLITS
 from ..eval import evaluate_samples, format_report, load_samples
-from .common import UserError, device_arg, int_arg, json_ready, output_path
+from .common import UserError, device_arg, int_arg, output_path, write_json
 
 
 def register(sub) -> None:
@@ -54,8 +52,5 @@ def eval_command(args: argparse.Namespace) -> int:
     result["samples"] = str(args.samples)
     print(format_report(result))
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(json_ready(result), indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+        write_json(args.json, result)
     return 0

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from ..eval.detection import normalise_input
 from ..eval.samples import load_samples
 from ..images import to_float_images
 from ..provenance import format_provenance, read_provenance
-from .common import UserError, json_ready
+from .common import UserError, write_json
 
 #: the shipped detector for each image format (see pgan_lib.eval.detection.SETUPS)
 DETECTORS = {"fashion": "detector-fashion", "catalog": "detector-catalog"}
@@ -82,10 +81,7 @@ def inspect_command(args: argparse.Namespace) -> int:
                   f"payload {mark['payload']} (model id {mark['model_id']}, seed bits {mark['seed_low16']})")
         result.update(credentials=cred, watermark=mark)
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(json_ready(result), indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+        write_json(args.json, result)
     return 0
 
 
@@ -153,8 +149,6 @@ def detect_command(args: argparse.Namespace) -> int:
     if len(used) > 1:
         print("note: the files came in two formats, each scored by its own detector and threshold (see --json)")
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
         only = next(iter(used.values())) if len(used) == 1 else None
         payload = {
             "scores": scores,
@@ -164,6 +158,5 @@ def detect_command(args: argparse.Namespace) -> int:
             "calibrated_on": only["calibrated_on"] if only else {n: u["calibrated_on"] for n, u in used.items()},
             "inputs": names,
         }
-        out.write_text(json.dumps(json_ready(payload), indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+        write_json(args.json, payload)
     return 0
