@@ -19,17 +19,12 @@ For each setup (``fashion``: 28x28 grey, trained on fashion-cgan samples vs Fash
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 from pathlib import Path
 
 import torch
 
-
-def machine() -> str:
-    return (f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__} with "
-            f"{torch.get_num_threads()} thread(s)")
+from pgan_lib.cli.common import machine_line, write_json
 
 
 def run_setup(setup: str, args, rows: list[dict]) -> None:
@@ -92,14 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("PGAN_THREADS", "1")))
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine_line()}", flush=True)
     rows: list[dict] = []
     for setup in args.setups:
         run_setup(setup, args, rows)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=1))
-        print(f"wrote {args.json}")
+        write_json(args.json, rows)
     return 0
 
 

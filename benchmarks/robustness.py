@@ -19,18 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-
-def machine() -> str:
-    return (f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__} with "
-            f"{torch.get_num_threads()} thread(s){', CUDA' if torch.cuda.is_available() else ''}")
+from pgan_lib.cli.common import machine_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     test = load_dataset("fashion-mnist", "test", limit=args.n if args.n else False)
     x, y = test.float_images(), test.labels
     rows: list[dict] = []
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine_line()}", flush=True)
 
     def show(metric: str, value: float) -> str:
         return f"{value:.3f}" if "AUC" in metric else f"{value:.2%}"
@@ -126,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
+        out.write_text(json.dumps({"machine": machine_line(), "rows": rows}, indent=2) + "\n")
         print(f"wrote {out}")
     return 0 if all(r["met"] is not False for r in rows) else 1
 

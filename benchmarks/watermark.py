@@ -20,17 +20,11 @@ For Fashion-MNIST (28x28 grey) and the colour catalogue (32x32), on the *test* s
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-from pathlib import Path
 
 import torch
 
-
-def machine() -> str:
-    return (f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__} with "
-            f"{torch.get_num_threads()} thread(s)")
+from pgan_lib.cli.common import machine_line, write_json
 
 
 def run_source(source: str, n: int, n_attack: int, rows: list[dict]) -> None:
@@ -95,14 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("PGAN_THREADS", "1")))
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine_line()}", flush=True)
     rows: list[dict] = []
     for source in args.sources:
         run_source(source, args.n, args.n_attack, rows)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=1))
-        print(f"wrote {args.json}")
+        write_json(args.json, rows)
     return 0
 
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import platform
 from pathlib import Path
 from typing import Any, Callable
+
+import torch
 
 from .. import pretrained
 from ..config import DeviceError, check_device
@@ -90,6 +94,14 @@ def write_json(path: str | Path, obj: Any) -> Path:
     out.write_text(json.dumps(json_ready(obj), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return out
+
+
+def machine_line() -> str:
+    """One line naming the machine a measurement ran on, for benchmark tables and JSON files."""
+    load = f", load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    gpu = f", CUDA {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return (f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__} with "
+            f"{torch.get_num_threads()} thread(s){gpu}{load}")
 
 
 def json_ready(obj: Any) -> Any:
