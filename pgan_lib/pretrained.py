@@ -36,10 +36,15 @@ class Shipped:
     """One entry of the manifest."""
 
     name: str
-    recipe: str
+    recipe: str             # the recipe that made it; "" when it was made by a script (see ``remake``)
     sha256: str             # of <name>.safetensors
     sidecar_sha256: str     # of <name>.json
     summary: str
+    remake: str = ""        # the command that re-creates it when no recipe does
+
+    def remake_command(self) -> str:
+        """The command that re-creates this checkpoint."""
+        return self.remake or f"pgan train {self.recipe} --mode full --out runs/{self.name}"
 
 
 def checkpoint_dir() -> Path:
@@ -55,7 +60,7 @@ def read_manifest(folder: Path | None = None) -> dict[str, Shipped]:
         return {}
     try:
         models = json.loads(path.read_text(encoding="utf-8"))["models"]
-        return {name: Shipped(name, e["recipe"], e["weights_sha256"], e["sidecar_sha256"], e["summary"])
+        return {name: Shipped(name, e["recipe"], e["weights_sha256"], e["sidecar_sha256"], e["summary"], e.get("remake", ""))
                 for name, e in models.items()}
     except (ValueError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path}: not a readable manifest ({err}); restore it with `git checkout {path}`") from None
@@ -79,7 +84,7 @@ def verify(name: str) -> Path:
         if not path.is_file():
             raise CheckpointError(
                 f"{path} is missing. Shipped checkpoints come with the repository (checkpoints/); "
-                f"re-create it with `pgan train {entry.recipe} --mode full --out runs/{name}`."
+                f"re-create it with `{entry.remake_command()}`."
             )
         digest = file_sha256(path)
         if digest != published:
@@ -171,8 +176,14 @@ def export_sampler(src: str | Path, name: str, dtype: torch.dtype = torch.float1
     return export(src, name, dtype=dtype, console_log=console_log, keep=keys, config_changes=asdict(config), notes=notes)
 
 
-def add_to_manifest(name: str, recipe: str, summary: str, folder: Path | None = None) -> Shipped:
-    """Record ``<folder>/<name>`` (weights and sidecar hashes) in the manifest, replacing an older entry."""
+def add_to_manifest(name: str, recipe: str, summary: str, folder: Path | None = None, remake: str = "") -> Shipped:
+    """Record ``<folder>/<name>`` (weights and sidecar hashes) in the manifest, replacing an older entry.
+
+    ``recipe`` names the kit recipe that made it; a model made by a script instead gets ``recipe=""``
+    and the script's command line as ``remake``.
+    """
+    if not recipe and not remake:
+        raise ValueError(f"{name}: give the recipe that made it, or the command that re-creates it (remake)")
     folder = folder or checkpoint_dir()
     path = folder / MANIFEST
     doc: dict[str, Any] = (json.loads(path.read_text(encoding="utf-8")) if path.is_file()
@@ -180,11 +191,13 @@ def add_to_manifest(name: str, recipe: str, summary: str, folder: Path | None = 
     stem = folder / name
     entry = {"recipe": recipe, "weights_sha256": file_sha256(stem.with_suffix(".safetensors")),
              "sidecar_sha256": file_sha256(stem.with_suffix(".json")), "summary": summary}
+    if remake:
+        entry["remake"] = remake
     doc["models"][name] = entry
     tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
-    shipped = Shipped(name, recipe, entry["weights_sha256"], entry["sidecar_sha256"], summary)
+    shipped = Shipped(name, recipe, entry["weights_sha256"], entry["sidecar_sha256"], summary, remake)
     if folder == checkpoint_dir():
         SHIPPED[name] = shipped
     return shipped

@@ -14,7 +14,21 @@ from pgan_lib.data.attributes import SHADE_WORDS, shade_of, shade_value
 def test_every_shipped_checkpoint_verifies_and_loads(name):
     model = pretrained.load(name)
     assert not model.training
-    assert pretrained.SHIPPED[name].recipe
+    entry = pretrained.SHIPPED[name]
+    assert entry.recipe or entry.remake
+
+
+@pytest.mark.parametrize("name", sorted(pretrained.SHIPPED))
+def test_every_shipped_checkpoint_names_how_to_remake_it(name):
+    """A recipe that exists, or (for models made by a script) a script that exists."""
+    from pgan_lib.recipes import all_recipes
+
+    entry = pretrained.SHIPPED[name]
+    if entry.recipe:
+        assert entry.recipe in all_recipes(), f"{name}: manifest names recipe {entry.recipe!r}, which is not registered"
+    else:
+        script = entry.remake.split()[1]
+        assert entry.remake.startswith("python ") and (pretrained.checkpoint_dir().parent / script).is_file(), entry.remake
     assert pretrained.path_of(name).with_suffix(".log").is_file()
 
 

@@ -106,6 +106,9 @@ def load_or_train(name: str, recipe: str | None = None, mode: str | None = None,
     if pretrained.available(name):
         return pretrained.load(name, device=device or "cpu")
     recipe = recipe or pretrained.SHIPPED[name].recipe
+    if not recipe:
+        raise KeyError(f"{name}: no verified shipped checkpoint, and no recipe makes it; "
+                       f"re-create it with `{pretrained.SHIPPED[name].remake_command()}`")
     print(f"{name}: no verified shipped checkpoint; training recipe {recipe} instead.")
     model, _ = run_recipe(recipe, mode=mode, device=device, overrides=overrides, resume=True)
     return model
