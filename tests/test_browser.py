@@ -1,4 +1,5 @@
-"""Notebook 06 in a real browser: JupyterLab + headless Chromium, the explorer answers a slider.
+"""Notebooks 06 and 07 in a real browser: JupyterLab + headless Chromium; the explorer answers a
+slider and the repair canvas answers a drag of the mouse.
 
 Starts JupyterLab on a free loopback port with a one-off token, serving a copy of
 notebook 06 from a temporary folder (the repository's notebook is never changed),
@@ -7,6 +8,9 @@ explorer cell, drags a slider and checks that the rendered image changed. It
 then presses the slider's arrow key a few times and measures the round trip
 from the key press to the new image on screen. The screenshot and the timings go
 to ``test-artifacts/``. The server and the browser are stopped afterwards.
+
+The repair test runs notebook 07's canvas cell (after a set-up cell defining the model and
+photo it uses), drags the mouse across the photo and checks that a repair appears below it.
 
 Needs Chromium and chromedriver (``.ci/browser-deps`` installs them) and the
 ``selenium`` package; without them the test is skipped with the reason, or fails
@@ -216,41 +220,56 @@ def _wait(driver, script: str, *args, timeout: float = 60.0, what: str = ""):
                          + driver.execute_script(_CELL_TEXT, MARKER))
 
 
-def test_explorer_slider_changes_the_image_in_chromium(lab, tmp_path):
+def _chromium(tmp_path):
+    """A headless Chromium driven by the system chromedriver."""
     browser, chromedriver = _find_tools()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
 
-    base, token, note_kernels = lab
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path, prefix='chromium-')}")
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+    return webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+
+
+def _open_and_run(driver, lab, notebook: str, markers: list[str]) -> None:
+    """Open ``notebook`` in JupyterLab, wait for its kernel and run the cells whose text holds each marker, in order."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    base, token, note_kernels = lab
+    driver.get(f"{base}/lab/tree/{notebook}?reset&token={token}")
+    _wait(driver, _FIND_CELL, markers[-1], timeout=90, what=f"the cell '{markers[-1]}' in {notebook}")
+    deadline = time.monotonic() + 90
+    while not any(k.get("execution_state") == "idle" for k in _kernels(base, token)):
+        assert time.monotonic() < deadline, "the notebook's kernel did not start"
+        time.sleep(0.5)
+    note_kernels()
+    for marker in markers:
+        # Run the cell (Shift+Enter); a press made before the page has connected to the
+        # kernel is lost (the prompt stays "[ ]"), so press again until the cell runs.
+        for _ in range(8):
+            driver.execute_script(_FIND_CELL, marker).click()
+            ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
+            started = time.monotonic()
+            while time.monotonic() - started < 10 and driver.execute_script(_PROMPT, marker) == "[ ]:":
+                time.sleep(0.2)
+            if driver.execute_script(_PROMPT, marker) != "[ ]:":
+                break
+
+
+def test_explorer_slider_changes_the_image_in_chromium(lab, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver = _chromium(tmp_path)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "explorer-failure.png").unlink(missing_ok=True)
     try:
-        driver.get(f"{base}/lab/tree/{NOTEBOOK.name}?reset&token={token}")
-        _wait(driver, _FIND_CELL, MARKER, timeout=90, what="the explorer cell in notebook 06")
-        deadline = time.monotonic() + 90
-        while not any(k.get("execution_state") == "idle" for k in _kernels(base, token)):
-            assert time.monotonic() < deadline, "the notebook's kernel did not start"
-            time.sleep(0.5)
-        note_kernels()
-        # Run the explorer cell (Shift+Enter); a press made before the page has connected to the
-        # kernel is lost (the prompt stays "[ ]"), so press again until the cell runs.
-        for _ in range(8):
-            driver.execute_script(_FIND_CELL, MARKER).click()
-            ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
-            started = time.monotonic()
-            while time.monotonic() - started < 10 and driver.execute_script(_PROMPT, MARKER) == "[ ]:":
-                time.sleep(0.2)
-            if driver.execute_script(_PROMPT, MARKER) != "[ ]:":
-                break
+        _open_and_run(driver, lab, NOTEBOOK.name, [MARKER])
 
         before = _wait(driver, _IMAGE_PIXELS, timeout=120, what="the explorer widget and its image")
         explorer = driver.find_element(By.CSS_SELECTOR, ".pgan-explorer")
@@ -285,5 +304,66 @@ def test_explorer_slider_changes_the_image_in_chromium(lab, tmp_path):
         (ARTIFACTS / "browser-latency.json").write_text(json.dumps(result, indent=2))
         print(f"\nslider key press -> new image in the page: median {result['median_ms']:.0f} ms, "
               f"max {result['max_ms']:.0f} ms over {len(latencies)} presses")
+    finally:
+        driver.quit()
+
+
+REPAIR_NOTEBOOK = ROOT / "notebooks" / "07_image_repair.ipynb"
+REPAIR_MARKER = "# Paint a hole: drag over the photo"       # first line of the canvas cell in notebook 07
+# What the canvas cell of notebook 07 uses, defined as notebook 07 defines it.
+REPAIR_SETUP = """# set-up for the canvas cell
+import torch
+from pgan_lib import pretrained
+from pgan_lib.data import load_dataset
+from pgan_lib.explore.repair import RepairCanvas
+gan_model = pretrained.load("fashion-repair")
+x = load_dataset("fashion-mnist", "test", limit=8).float_images()
+"""
+# The repair shown under the canvas, as a data URL, or null while there is none.
+_RESULT_PIXELS = """
+const img = document.querySelector('.pgan-repair-result');
+if (!img || !img.complete || img.naturalWidth === 0) return null;
+const c = document.createElement('canvas');
+c.width = img.naturalWidth; c.height = img.naturalHeight;
+c.getContext('2d').drawImage(img, 0, 0);
+return c.toDataURL();
+"""
+
+
+def test_repair_canvas_repairs_a_painted_hole_in_chromium(lab, tmp_path):
+    """Notebook 07's drawing canvas: a drag across the photo paints a hole; letting go shows a repair."""
+    import nbformat
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    cells = nbformat.read(REPAIR_NOTEBOOK, as_version=4).cells
+    canvas_cell = next(c.source for c in cells if c.cell_type == "code" and c.source.startswith(REPAIR_MARKER))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(REPAIR_SETUP),
+                                         nbformat.v4.new_code_cell(canvas_cell)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "lab" / "repair_canvas.ipynb")
+
+    driver = _chromium(tmp_path)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        _open_and_run(driver, lab, "repair_canvas.ipynb", ["# set-up for the canvas cell", REPAIR_MARKER])
+        _wait(driver, "return document.querySelector('.pgan-repair-canvas canvas, canvas.pgan-repair-canvas')",
+              timeout=120, what="the repair canvas")
+        canvas = driver.find_element(By.CSS_SELECTOR, ".pgan-repair-canvas canvas, canvas.pgan-repair-canvas")
+        assert driver.execute_script(_RESULT_PIXELS) is None, "a repair was shown before anything was painted"
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+        # A horizontal stroke across the middle of the photo (offsets from the canvas centre, in CSS pixels).
+        drag = ActionChains(driver).move_to_element_with_offset(canvas, -80, 0).click_and_hold()
+        for dx in range(-60, 81, 20):
+            drag = drag.move_to_element_with_offset(canvas, dx, 10)
+        drag.release().perform()
+        repaired = _wait(driver, _RESULT_PIXELS, timeout=60, what="the repair after the drag")
+        status = driver.execute_script("return [...document.querySelectorAll('.widget-label')]"
+                                       ".map(e => e.innerText).join(' | ')")
+        assert "hole of" in status, status
+        holes = int(status.split("hole of")[1].split()[0])
+        assert 20 <= holes < 28 * 28, status                            # a stroke, not a dot and not everything
+        canvas.screenshot(str(ARTIFACTS / "repair-canvas.png"))
+        assert repaired.startswith("data:image/png")
     finally:
         driver.quit()

@@ -294,6 +294,48 @@ def test_repair_box_twin_and_the_widget_agree():
         repair_box(model, image, 0, 0, 28, 28)
 
 
+def test_paint_mask_is_a_round_brush_through_the_points():
+    from pgan_lib.explore.repair import paint_mask
+
+    assert paint_mask(28, [], 3).sum() == 0
+    one = paint_mask(28, [(10.5, 7.5)], 1.0)[0, 0]                  # centre of pixel (x=10, y=7): a plus sign
+    assert one.sum() == 5 and one[7, 10] == 1 and one[7, 11] == 1 and one[8, 10] == 1 and one[7, 12] == 0
+    disc = paint_mask(28, [(14, 14)], 4)[0, 0]
+    assert abs(disc.sum().item() - 3.1416 * 16) < 8                     # about pi r^2 pixels
+    stroke = paint_mask(28, [(4, 4), (8, 4), (12, 4)], 2)[0, 0]
+    assert stroke[4, 2:14].all() and stroke[4, 15] == 0                # a continuous row under the stroke, no further
+    assert stroke[10:].sum() == 0                                     # nothing far below it
+
+
+def test_repair_canvas_twin_and_the_widget_agree():
+    from pgan_lib.explore.repair import RepairCanvas, repair_painted
+
+    torch.manual_seed(0)
+    model = Pix2Pix(Pix2PixConfig(width=8, adv_weight=0)).eval()
+    image = _tiny_images(2).float_images()[0]
+    points = [(8.0, 10.0), (12.0, 11.0), (16.0, 12.0)]
+    damaged, repaired, mask = repair_painted(model, image, points, 2.5)
+    keep = mask.expand_as(image) == 0
+    assert 0 < mask.sum() < 28 * 28 and torch.equal(repaired[keep], image[keep])
+    assert torch.all(damaged[~keep] == FILL)
+    canvas = RepairCanvas(model, image, radius=2.5, scale=4)
+    assert canvas.last is None
+    canvas._down(8.0 * 4, 10.0 * 4)                                    # a drag, in canvas pixels
+    canvas._move(12.0 * 4, 11.0 * 4)
+    canvas._move(16.0 * 4, 12.0 * 4)
+    assert canvas.last is None                                         # nothing is repaired while the mouse is down
+    canvas._up(16.0 * 4, 12.0 * 4)
+    assert torch.equal(canvas.last, repaired) and canvas.picture.value[:4] == b"\x89PNG"
+    canvas._move(1.0, 1.0)                                             # moving without a button paints nothing
+    assert len(canvas.points) == 3
+    canvas.clear()
+    assert canvas.points == [] and canvas.last is None
+    canvas.update()
+    assert "empty" in canvas.status.value
+    canvas.paint([(x, y) for x in range(28) for y in range(28)])       # everything painted: refused, shown as a message
+    assert "whole image" in canvas.status.value
+
+
 def test_recoloured_pairs_share_geometry_and_contradict_when_asked():
     from pgan_lib.data.repair_pairs import recoloured_pairs
 
