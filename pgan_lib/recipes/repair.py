@@ -36,7 +36,8 @@ FASHION_MASKS = "centre:2,boxes:1,strokes:1"
 CATALOG_MASKS = "half:3,boxes:1,strokes:1"
 
 
-def _fashion(adv: float, task: str = "inpaint"):
+def fashion_repair(adv: float, task: str = "inpaint"):
+    """The Fashion-MNIST U-Net's builder with adversarial weight ``adv`` (0: L1 only), for ``task`` inpaint or sr."""
     def build(train: ProductData, mode: ModeSettings) -> Pix2Pix:
         return Pix2Pix(Pix2PixConfig(channels=1, size=28, task=task, width=16, d_width=16, adv_weight=adv,
                                      masks=FASHION_MASKS if task == "inpaint" else "full",
@@ -58,15 +59,15 @@ def _catalog(guided: bool):
 
 
 register(Recipe("repair-fashion-l1", "U-Net repair trained with L1 only (the blurry control), Fashion-MNIST",
-                "fashion-mnist", _fashion(0.0), QUICK, FULL))
+                "fashion-mnist", fashion_repair(0.0), QUICK, FULL))
 # adv_weight 4: pix2pix's L1 is a mean over the whole image; the kit's is a mean over the hole, a quarter
 # of the image here, so 100 x L1 + 4 x adversarial keeps pix2pix's balance of the two terms.
 register(Recipe("repair-fashion", "pix2pix repair (U-Net + PatchGAN, L1 x 100 + hinge x 4), Fashion-MNIST",
-                "fashion-mnist", _fashion(4.0), QUICK, FULL))
+                "fashion-mnist", fashion_repair(4.0), QUICK, FULL))
 register(Recipe("repair-catalog", "description-guided pix2pix repair (FiLM by catalog-clip's frozen text encoder), "
                 "catalogue pairs with half of the holes recoloured", "catalog-pairs:0.5", _catalog(True), QUICK, FULL,
                 size=32))
 register(Recipe("repair-catalog-unguided", "pix2pix repair without the description (the control), catalogue",
                 "catalog-pairs:0", _catalog(False), QUICK, FULL, size=32))
 register(Recipe("sr-fashion", "pix2pix super-resolution 14x14 -> 28x28 (input: bicubic up-sampled), Fashion-MNIST",
-                "fashion-mnist", _fashion(1.0, "sr"), QUICK, replace(FULL, max_steps=400)))
+                "fashion-mnist", fashion_repair(1.0, "sr"), QUICK, replace(FULL, max_steps=400)))
