@@ -132,8 +132,8 @@ class RepairCanvas:
     """
 
     def __init__(self, model: Any, image: torch.Tensor, radius: float = 2.0, prompt: str = "", scale: int = 10) -> None:
-        import ipywidgets as wd
-        from ipycanvas import Canvas
+        import ipywidgets as wd  # only when a widget is built: the twin works without them
+        from ipycanvas import Canvas  # only when a canvas is built
 
         self.model, self.image, self.scale = model, image.float(), scale
         size = image.shape[-1]
@@ -209,7 +209,7 @@ class RepairCanvas:
         self.status.value = f"hole of {int(mask.sum())} pixels; left to right: damaged, repaired, original"
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython.display import display  # only inside a notebook
 
         display(self.box)
 
