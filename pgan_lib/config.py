@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from . import classroom
+
 MODES = ("quick", "full")
 
 
@@ -56,6 +58,8 @@ def pick_device(device: str | torch.device | None = None, announce: bool = True)
 
     ``device`` (or ``$PGAN_DEVICE``) overrides the automatic choice; a device this machine
     does not have (or a misspelt one) is a :class:`DeviceError` listing the ones it has.
+    With ``$PGAN_CLASS_SIZE`` set, a CUDA device is capped to this process's share of it
+    (``classroom.share_gpu``).
     The choice is printed once per process in a readable line.
     """
     wanted = device if device is not None else os.environ.get("PGAN_DEVICE")
@@ -68,6 +72,8 @@ def pick_device(device: str | torch.device | None = None, announce: bool = True)
             dev = torch.device("cpu")
     else:
         dev = check_device(wanted)
+    if dev.type == "cuda" and os.environ.get(classroom.CLASS_SIZE_ENV):
+        classroom.share_gpu(device=dev, announce=announce)     # PGAN_CLASS_SIZE: take this process's share only
     key = str(dev)
     if announce and key not in _announced:
         _announced.add(key)

@@ -78,7 +78,13 @@ def verify(name: str) -> Path:
     """Check that a shipped checkpoint is present and unchanged (weights and sidecar); returns its stem path."""
     if name not in SHIPPED:
         raise KeyError(f"No shipped model named {name!r}. Shipped: {', '.join(sorted(SHIPPED)) or 'none yet'}.")
-    entry, stem = SHIPPED[name], path_of(name)
+    return verify_entry(SHIPPED[name])
+
+
+def verify_entry(entry: Shipped, folder: Path | None = None) -> Path:
+    """Check one manifest entry's files in ``folder`` (default ``checkpoint_dir()``); CheckpointError with the fix."""
+    name = entry.name
+    stem = (folder or checkpoint_dir()) / name
     for suffix, published in ((".safetensors", entry.sha256), (".json", entry.sidecar_sha256)):
         path = stem.with_suffix(suffix)
         if not path.is_file():

@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - Windows has no flock: RunLock uses a P
 from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
+from . import classroom
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -169,6 +170,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path = Path(".")
     seconds: float = 0.0
+    peak_memory: dict[str, Any] = field(default_factory=dict)   # classroom.PeakMemory of the process, at the end
 
 
 class RunFolderError(PathError):
@@ -328,6 +330,8 @@ class Trainer:
                         self.save(model, "last")
                     if self._stopping(stopped_early):
                         break
+            except torch.cuda.OutOfMemoryError:
+                raise classroom.out_of_memory(self.config.batch_size, "training", device=self.device) from None
             except KeyboardInterrupt:
                 self.save(model, "last")
                 print(f"\nInterrupted at step {self.step}; saved {self.out_dir / 'last'}. Resume with --resume.")
@@ -464,7 +468,11 @@ class Trainer:
 
     def _finish(self, model: "KitModel", stopped_early: bool) -> TrainResult:
         model.eval()
-        return TrainResult(self.step, stopped_early, self.best, list(self.history), self.out_dir, self.seconds)
+        peak = classroom.peak_memory(self.device)
+        if self.config.progress:
+            print(peak.line())
+        return TrainResult(self.step, stopped_early, self.best, list(self.history), self.out_dir, self.seconds,
+                           peak.as_dict())
 
     # -- checkpoints ----------------------------------------------------------
     def _state(self, model: "KitModel") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -20,10 +20,11 @@ ROOT = Path(pgan_lib.__file__).parent
 LAYERS = (
     ("pgan_lib", 0), ("pgan_lib.config", 0), ("pgan_lib.checkpoint", 0), ("pgan_lib.images", 0),
     ("pgan_lib.viz", 0), ("pgan_lib.safety", 0), ("pgan_lib.provenance", 0), ("pgan_lib.content_credentials", 0),
+    ("pgan_lib.classroom", 0),
     ("pgan_lib.data", 1),
     ("pgan_lib.text", 2),
     ("pgan_lib.models", 3), ("pgan_lib.attacks", 3), ("pgan_lib.defenses", 3), ("pgan_lib.watermark", 3),
-    ("pgan_lib.train", 4), ("pgan_lib.pretrained", 4),
+    ("pgan_lib.train", 4), ("pgan_lib.pretrained", 4), ("pgan_lib.doctor", 4),
     ("pgan_lib.eval", 5),
     ("pgan_lib.explore", 6), ("pgan_lib.gan_demos", 6),
     ("pgan_lib.recipes", 7),

@@ -1,4 +1,4 @@
-"""The ``pgan`` command line: data, train, sample, generate, eval, attack, inspect, detect, course.
+"""The ``pgan`` command line: data, train, sample, generate, eval, attack, inspect, detect, course, doctor.
 
 Each group of commands lives in its own module of this package with a
 ``register(subparsers)`` function; this file only gathers them and owns the one
@@ -25,7 +25,7 @@ from ..train import RunLockedError
 from .common import UserError
 
 #: The command groups, one module each.
-COMMAND_MODULES = ("data", "train", "sample", "eval", "attack", "repair", "responsible", "course")
+COMMAND_MODULES = ("data", "train", "sample", "eval", "attack", "repair", "responsible", "course", "doctor")
 
 #: What to do about an operating-system error, by its number.
 _OS_FIXES = {

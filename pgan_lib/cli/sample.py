@@ -8,6 +8,7 @@ import warnings
 import torch
 
 from .. import content_credentials
+from ..classroom import out_of_memory
 from ..eval.samples import save_samples
 from ..images import to_uint8
 from ..models.base import GeneratorModel, draw_samples
@@ -156,15 +157,20 @@ def check_budget(model: GeneratorModel, n: int, what: str) -> None:
 
 
 def sample_images(model: GeneratorModel, n: int, labels: list[int] | None = None, prompts: list[str] | None = None,
-                  seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+                  seed: int = 0, batch_size: int = 500, option: str = "--batch-size") -> torch.Tensor:
     """n samples as uint8 (N, C, H, W), drawn in batches with a reproducible seed (``draw_samples``).
 
     What the model warns about while reading the prompts (unknown words, text cut
-    at the maximum length) is printed once per message as a ``note:`` line.
+    at the maximum length) is printed once per message as a ``note:`` line. A GPU that
+    runs out of memory is one line naming the batch size and the ``option`` that makes it smaller.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        images = draw_samples(model, n, labels, prompts, seed=seed, batch_size=batch_size, progress=True)
+        try:
+            images = draw_samples(model, n, labels, prompts, seed=seed, batch_size=batch_size, progress=True)
+        except torch.cuda.OutOfMemoryError:
+            device = next(iter(model.parameters()), torch.empty(0)).device
+            raise out_of_memory(min(batch_size, n), "drawing samples", option, device) from None
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"note: {shown(message, 300)}")
     return to_uint8(images)
@@ -199,7 +205,7 @@ def generate_command(args: argparse.Namespace) -> int:
     if cond is None or cond.kind == "label":
         raise UserError(f"this {model.arch} model does not read descriptions; use a description-conditioned model "
                         "(e.g. a checkpoint of the cvae-fashion recipe) or `pgan sample --labels`.")
-    images = sample_images(model, args.n, prompts=[args.prompt] * args.n, seed=args.seed)
+    images = sample_images(model, args.n, prompts=[args.prompt] * args.n, seed=args.seed, option="--n")
     prov = provenance_of(where, args.seed, prompts=[args.prompt])
     path = save_grid_png(images, args.out, prov, ncols=min(8, args.n))
     print(f"wrote {args.n} images for {shown(repr(args.prompt), 100)} to {shown(path, 300)} "
