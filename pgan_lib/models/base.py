@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import Checkpoint, CheckpointError, check_compatible, load_checkpoint
 from ..data.base import ProductData
 from ..data.batches import Batch
+from .optim import adam
 
 
 class TrainingContext(Protocol):
@@ -24,6 +25,22 @@ class TrainingContext(Protocol):
     step_index: int
 
     def step(self, name: str, loss: torch.Tensor) -> None: ...
+
+
+def batch_noise(ctx: Any, n: int, dim: int, device: torch.device) -> torch.Tensor:
+    """N(0, I) noise (n, dim) for the n items of this step's batch.
+
+    Under data-parallel training (``ctx.shard == (rank, world_size)``) the batch is one
+    shard of a global batch of n * world_size items: every process draws the noise of the
+    whole global batch from the same random stream and keeps its own rows, so the
+    processes together see exactly the noise one process training on the global batch
+    would draw (and their random streams stay in step).
+    """
+    shard = getattr(ctx, "shard", None)
+    if shard is None:
+        return torch.randn(n, dim, device=device)
+    rank, world = shard
+    return torch.randn(n * world, dim, device=device)[rank * n:(rank + 1) * n]
 
 REGISTRY: dict[str, type["KitModel"]] = {}
 
@@ -62,7 +79,7 @@ class KitModel(nn.Module):
     # -- step interface -------------------------------------------------------
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         trainable = [p for p in self.parameters() if p.requires_grad]     # frozen parts (a pre-trained encoder) stay as they are
-        return {"main": torch.optim.Adam(trainable, lr=lr)}
+        return {"main": adam(trainable, lr=lr)}
 
     def training_step(self, batch: Batch, ctx: TrainingContext) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
@@ -103,6 +120,26 @@ class KitModel(nn.Module):
 
     def after_step(self, step: int) -> None:
         """Called after every training step (e.g. to update an EMA copy)."""
+
+    # -- data-parallel training ------------------------------------------------
+    def distributed_networks(self) -> tuple[str, ...]:
+        """The submodules (attribute names) whose gradients data-parallel training averages across processes.
+
+        A model that supports ``torchrun`` lists its trained networks here and calls each
+        through ``self.net(name)`` where that network's gradients are computed; the trainer
+        wraps each in ``DistributedDataParallel``. Empty (the default): not supported.
+        """
+        return ()
+
+    def net(self, name: str) -> nn.Module:
+        """Network ``name`` as the training step should call it: its DistributedDataParallel wrapper
+        under data-parallel training, else the network itself. Checkpoints never see the wrapper."""
+        wrapped = self.__dict__.get("_wrapped_networks") or {}
+        return wrapped[name] if name in wrapped else getattr(self, name)
+
+    def set_wrapped_networks(self, wrapped: dict[str, nn.Module]) -> None:
+        """Record the trainer's wrappers of ``distributed_networks`` (kept out of the state dict)."""
+        self.__dict__["_wrapped_networks"] = dict(wrapped)
 
     # -- config and checkpoints -----------------------------------------------
     def config_dict(self) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from torch import nn
 from ..data.base import ProductData
 from ..data.batches import Batch, BatchIterator
 from .base import KitModel, TrainingContext
+from .optim import adam
 
 
 @dataclass
@@ -172,7 +173,7 @@ class Classifier(KitModel):
         decay = [p for p in self.parameters() if p.ndim > 1]
         no_decay = [p for p in self.parameters() if p.ndim <= 1]
         groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        return {"main": torch.optim.AdamW(groups, lr=lr)}
+        return {"main": adam(groups, lr=lr, decoupled=True)}
 
     def batch_extra(self, data: ProductData) -> dict[str, torch.Tensor]:
         return {h: data.attributes[h] for h in self.config.heads if h != "label"}

@@ -48,6 +48,7 @@ from ..text import TextCondition, TextEncoder, TextEncoderConfig
 from .base import KitModel, TrainingContext
 from .classifier import random_shift_flip
 from .layers import down_steps
+from .optim import adam
 
 
 @dataclass
@@ -302,7 +303,7 @@ class CLIP(KitModel):
         decay = [p for n, p in self.named_parameters() if p.ndim > 1 and "embed" not in n]
         rest = [p for n, p in self.named_parameters() if not (p.ndim > 1 and "embed" not in n)]
         groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-        return {"main": torch.optim.AdamW(groups, lr=lr)}
+        return {"main": adam(groups, lr=lr, decoupled=True)}
 
     def batch_extra(self, data: ProductData) -> dict[str, torch.Tensor]:
         """Tokens of every training phrasing of every item (N, T, max_len) and the attribute keys (N,)."""

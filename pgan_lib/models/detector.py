@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import KitModel
+from .optim import adam
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -142,7 +143,7 @@ class Detector(KitModel):
 
     # -- trainer interface ---------------------------------------------------------------------
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
-        return {"main": torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=self.config.weight_decay)}
+        return {"main": adam(self.parameters(), lr=lr, weight_decay=self.config.weight_decay, decoupled=True)}
 
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         """batch.y: 0 real, 1 generated."""

@@ -65,9 +65,10 @@ from ..data.base import ProductData
 from ..data.batches import Batch
 from ..text import make_condition
 from .augment import diff_augment, parse_policy
-from .base import GeneratorModel, TrainingContext
+from .base import GeneratorModel, TrainingContext, batch_noise
 from .ema import ema_copy, ema_decay_at, ema_update
 from .layers import channel_plan, down_steps
+from .optim import adam
 
 LOSSES = ("ns", "minimax", "hinge", "wgan-gp")
 D_NORMS = ("spectral", "batch", "none")
@@ -303,8 +304,22 @@ class Discriminator(nn.Module):
         """Image features (N, feature_dim) that both heads read."""
         return self.embed(self.features(x))
 
-    def forward(self, x: torch.Tensor, cond_inputs: torch.Tensor | None = None) -> torch.Tensor:
-        return self.score_and_classes(x, cond_inputs)[0]
+    def forward(self, x: torch.Tensor, cond_inputs: torch.Tensor | None = None, with_classes: bool = False,
+                split: int | None = None):
+        """Scores (N,); with ``with_classes`` the pair (scores, class logits or None) of ``score_and_classes``.
+
+        ``split``: images ``[:split]`` and ``[split:]`` go through D in two passes (each
+        with its own BatchNorm statistics, DCGAN's way for a BatchNorm D) in this one call,
+        so a data-parallel wrapper sees one forward per backward.
+        """
+        if split is None:
+            score, logits = self.score_and_classes(x, cond_inputs)
+        else:
+            parts = [self.score_and_classes(x[s], None if cond_inputs is None else cond_inputs[s])
+                     for s in (slice(0, split), slice(split, None))]
+            score = torch.cat([parts[0][0], parts[1][0]])
+            logits = None if parts[0][1] is None else torch.cat([parts[0][1], parts[1][1]])
+        return (score, logits) if with_classes else score
 
     def score_and_classes(self, x: torch.Tensor, cond_inputs: torch.Tensor | None = None
                           ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -391,10 +406,9 @@ class GAN(GeneratorModel):
         if self.config.generator_only:
             raise RuntimeError("this GAN holds only its EMA generator (a shipped sampler); it cannot be trained")
         betas = (self.config.beta1, self.config.beta2)
-        fused = self.device.type == "cuda"  # one kernel for all of a network's parameters
-        return {
-            "d": torch.optim.Adam(self.discriminator.parameters(), lr=lr * self.config.lr_d_scale, betas=betas, fused=fused),
-            "g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas, fused=fused),
+        return {   # fused (one kernel for all of a network's parameters) where the device has it, else foreach
+            "d": adam(self.discriminator.parameters(), lr=lr * self.config.lr_d_scale, betas=betas),
+            "g": adam(self.generator.parameters(), lr=lr, betas=betas),
         }
 
     def d_scores(self, x: torch.Tensor, cond_inputs: torch.Tensor | None) -> torch.Tensor:
@@ -408,24 +422,30 @@ class GAN(GeneratorModel):
         return self.discriminator.score_and_classes(x, cond_inputs)
 
     def _d_pair(self, real: torch.Tensor, fake: torch.Tensor, cond):
-        """D on real and fake images: one pass over both, or two when D has BatchNorm (DCGAN's way).
+        """D on real and fake images in one call: one pass over both, or two when D has BatchNorm (DCGAN's way).
 
-        Returns the scores of real and fake images and the class logits of the real ones (or None).
+        D is called through ``net`` (its data-parallel wrapper when there is one: its
+        gradients are averaged across processes). Returns the scores of real and fake
+        images and the class logits of the real ones (or None).
         """
-        if self.config.d_norm == "batch":
-            f_real, logits = self.d_outputs(real, cond)
-            return f_real, self.d_scores(fake, cond), logits
-        both, logits = self.d_outputs(torch.cat([real, fake]), None if cond is None else torch.cat([cond, cond]))
         n = len(real)
-        return both[:n], both[n:], (None if logits is None else logits[:n])
+        if self.augment and self.config.d_norm == "batch":   # each half augmented on its own, as two calls would
+            both = torch.cat([diff_augment(real, self.augment), diff_augment(fake, self.augment)])
+        else:
+            both = torch.cat([real, fake])
+            if self.augment:
+                both = diff_augment(both, self.augment)
+        scores, logits = self.net("discriminator")(both, None if cond is None else torch.cat([cond, cond]),
+                                                   with_classes=True, split=n if self.config.d_norm == "batch" else None)
+        return scores[:n], scores[n:], (None if logits is None else logits[:n])
 
     def training_step(self, batch: Batch, ctx: TrainingContext) -> dict[str, torch.Tensor]:
         """One G step after ``d_steps`` D steps; logs both losses and D's mean output on real and fake."""
         c = self.config
         real = batch.x * 2 - 1                                        # (N, C, H, W) in [-1, 1]
         cond = self.batch_cond(batch)                                 # the batch's own labels / descriptions
-        z = torch.randn(len(real), c.latent_dim, device=real.device)
-        fake = self.generator(z, cond)                                # (N, C, H, W); graph kept for the G step
+        z = batch_noise(ctx, len(real), c.latent_dim, real.device)     # (N, latent_dim)
+        fake = self.net("generator")(z, cond)                         # (N, C, H, W); graph kept for the G step
 
         # D steps: the batch is split into d_steps minibatches; G's images are constants here.
         self.discriminator.requires_grad_(True)
@@ -445,7 +465,8 @@ class GAN(GeneratorModel):
                 loss_d = loss_d + c.gp_weight * gp
             ctx.step("d", loss_d)
 
-        # G step: D's weights are frozen (no gradient computed for them), its input gradient flows into G.
+        # G step: D's weights are frozen (no gradient computed for them), its input gradient flows into G;
+        # D is called directly (not through its data-parallel wrapper: there is nothing of D's to average).
         self.discriminator.requires_grad_(False)
         f_gen, gen_logits = self.d_outputs(fake, cond)
         loss_g = g_loss(c.loss, f_gen)
@@ -463,6 +484,10 @@ class GAN(GeneratorModel):
             out["p_real"] = torch.sigmoid(f_real.detach().float()).mean()
             out["p_fake"] = torch.sigmoid(f_fake.detach().float()).mean()
         return {**out, **logs}
+
+    def distributed_networks(self) -> tuple[str, ...]:
+        """Both players are trained: data-parallel training averages the gradients of each."""
+        return () if self.config.generator_only else ("generator", "discriminator")
 
     def update_ema(self, decay: float) -> None:
         """theta_ema <- decay * theta_ema + (1 - decay) * theta for every weight and BatchNorm statistic of G."""

@@ -61,6 +61,7 @@ from ..text import TextCondition, TextEncoder, TextEncoderConfig
 from .base import KitModel, config_from_dict
 from .gan import LOSSES, d_loss, g_loss
 from .layers import down_steps
+from .optim import adam
 
 TASKS = ("inpaint", "sr")
 UPSAMPLING = ("resize", "transposed")
@@ -371,9 +372,9 @@ class Pix2Pix(KitModel):
     # -- training --------------------------------------------------------------------------------
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         betas = (self.config.beta1, self.config.beta2)
-        opts: dict[str, torch.optim.Optimizer] = {"g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)}
+        opts: dict[str, torch.optim.Optimizer] = {"g": adam(self.generator.parameters(), lr=lr, betas=betas)}
         if self.discriminator is not None:
-            opts["d"] = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
+            opts["d"] = adam(self.discriminator.parameters(), lr=lr, betas=betas)
         return opts
 
     def batch_extra(self, data) -> dict[str, torch.Tensor]:

@@ -73,6 +73,7 @@ from .clip import CLIP, CLIPConfig, attribute_keys, mismatched_index, rephrasing
 from .ema import ema_copy, ema_decay_at, ema_update
 from .gan import ConditionalBatchNorm2d, Discriminator, GANConfig, UpBlock, g_loss
 from .layers import channel_plan, down_steps
+from .optim import adam
 from .vae import kl_divergence
 
 
@@ -293,8 +294,8 @@ class TextToImageGAN(GeneratorModel):
         if self.config.generator_only:
             raise RuntimeError("this model holds only its EMA generator (a shipped sampler); it cannot be trained")
         betas = (self.config.beta1, self.config.beta2)
-        return {"d": torch.optim.Adam(self.discriminator.parameters(), lr=lr * self.config.lr_d_scale, betas=betas),
-                "g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)}
+        return {"d": adam(self.discriminator.parameters(), lr=lr * self.config.lr_d_scale, betas=betas),
+                "g": adam(self.generator.parameters(), lr=lr, betas=betas)}
 
     @torch.no_grad()
     def embed_tokens(self, tokens: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
