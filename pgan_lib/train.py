@@ -21,9 +21,17 @@ checkpoint (``best`` when ``last`` is missing, damaged or older), and temporary 
 killed saves are removed.
 
 A model plugs in through the small interface of ``pgan_lib.models.base.KitModel``.
+
+Speed (``pgan_lib.acceleration``): nothing in a step waits for the device (the finite-loss
+checks are read back in batches off the CPU), optimisers are fused or foreach
+(``models.optim``), the EMA is one foreach lerp; ``compile``, ``channels_last``,
+``amp_cpu`` and the large-batch learning-rate rule (``lr_scaling``, ``warmup_steps``) are
+opt-in. Under ``torchrun`` the trainer trains data-parallel (``pgan_lib.distributed``):
+each process takes its shard of every batch, rank 0 writes.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -45,7 +53,7 @@ except ImportError:  # pragma: no cover - Windows has no flock: RunLock uses a P
 from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
-from . import classroom
+from . import acceleration, classroom, distributed
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -85,6 +93,14 @@ class TrainConfig:
     plateau_patience: int = 2
     grad_clip: float | None = None
     amp: bool = True                         # bf16 autocast on CUDA (no effect on CPU)
+    amp_cpu: bool = False                    # bf16 autocast on the CPU (opt-in)
+    channels_last: bool = False              # 4-D weights and batches in channels-last layout (opt-in)
+    compile: bool = False                    # torch.compile the trained networks (opt-in; warns and trains uncompiled
+    compile_mode: str = "default"            # where it cannot); "reduce-overhead": CUDA graphs too
+    lr_scaling: str = "none"                 # large batches: lr * (batch_size / base_batch_size) ** (0, 1/2, 1)
+    base_batch_size: int = 64                # for "none", "sqrt", "linear" (see pgan_lib.acceleration)
+    warmup_steps: int = 0                    # linear learning-rate warm-up over the first steps
+    sync_batchnorm: bool = True              # data-parallel runs: BatchNorm statistics over the global batch
     tensorboard: bool = True
     progress: bool = True
 
@@ -104,6 +120,19 @@ class TrainConfig:
             raise ValueError(f"early_stop_mode {self.early_stop_mode!r}: use 'min' or 'max'.")
         if self.lr_schedule == "plateau" and not self.early_stop_metric:
             raise ValueError("lr_schedule='plateau' watches early_stop_metric: set it (e.g. 'val_loss').")
+        check_int("base_batch_size", self.base_batch_size, 1, 2**20)
+        check_int("warmup_steps", self.warmup_steps, 0, 10**9)
+        if self.lr_scaling not in acceleration.LR_SCALINGS:
+            raise ValueError(f"lr_scaling {self.lr_scaling!r}: use one of {', '.join(acceleration.LR_SCALINGS)}.")
+        if self.compile_mode not in acceleration.COMPILE_MODES:
+            raise ValueError(f"compile_mode {self.compile_mode!r}: use one of {', '.join(acceleration.COMPILE_MODES)}.")
+        if self.warmup_steps and self.lr_schedule == "plateau":
+            raise ValueError("warmup_steps works with lr_schedule 'none' or 'cosine', not 'plateau'.")
+
+    @property
+    def effective_lr(self) -> float:
+        """The learning rate after the large-batch rule: lr * (batch_size / base_batch_size) ** p."""
+        return acceleration.scaled_lr(self.lr, self.batch_size, self.base_batch_size, self.lr_scaling)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -125,6 +154,8 @@ class StepContext:
         self.trainer = trainer
         self.step_index = 0
         self.deferred = deferred
+        #: (rank, world_size) under data-parallel training: this process holds one shard of the global batch
+        self.shard: tuple[int, int] | None = None
         self._pending: list[tuple[int, str, torch.Tensor, torch.Tensor]] = []   # (step, optimiser, loss, is finite)
 
     def step(self, name: str, loss: torch.Tensor) -> None:
@@ -299,6 +330,15 @@ class Trainer:
         #: check losses for NaN/inf in batches (see StepContext); None: on any device but the CPU
         self.defer_finite_check: bool | None = None
         self._ctx: StepContext | None = None
+        self._signal_seen = False   # a SIGTERM arrived in this process (acted on at a step all ranks agree on)
+        #: this process's place in a torchrun job (None: training alone); set by ``fit``
+        self.dist: distributed.DistEnv | None = None
+        self.compiled: list[str] = []   # the networks torch.compile'd (TrainConfig.compile)
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes checkpoints and logs: always alone, rank 0 in a torchrun job."""
+        return self.dist is None or self.dist.main
 
     @property
     def seconds(self) -> float:
@@ -315,30 +355,67 @@ class Trainer:
         Without either, a folder holding a run is refused rather than overwritten. One
         trainer at a time may use a run folder (see :class:`RunLock`).
         """
-        self._prepare_folder()
-        with RunLock(self.out_dir):
-            self._setup(model, resume, force)
-            loop = self._start(model, train_data)
-            stopped_early = False
+        joined = self._join_job()
+        try:
+            with self._claim_folder():
+                self._setup(model, resume, force)
+                loop = self._start(model, train_data)
+                stopped_early = False
+                try:
+                    while self.step < self.config.max_steps:
+                        logs = self._train_step(model, loop)
+                        self._log(logs, loop)
+                        self._poll_stop_signal()
+                        if self._due(self.config.val_every):
+                            stopped_early = self._validation(model, val_data, loop)
+                        if self._due(self.config.checkpoint_every) or stopped_early or self._stop_signal:
+                            self.save(model, "last")
+                        if self._stopping(stopped_early):
+                            break
+                except torch.cuda.OutOfMemoryError:
+                    raise classroom.out_of_memory(self.config.batch_size, "training", device=self.device) from None
+                except KeyboardInterrupt:
+                    self.save(model, "last")
+                    print(f"\nInterrupted at step {self.step}; saved {self.out_dir / 'last'}. Resume with --resume.")
+                    raise
+                finally:
+                    loop.close()
+                return self._finish(model, stopped_early)
+        finally:
+            if joined:
+                distributed.shutdown()
+
+    # -- data-parallel jobs -----------------------------------------------------------
+    def _join_job(self) -> bool:
+        """Under torchrun: this rank's device, and the process group joined. True when this call joined it."""
+        env = distributed.env_from()
+        if env is None:
+            return False
+        self.dist = env
+        self.device = distributed.device_for(env, self.device)
+        already = distributed.dist.is_initialized()
+        distributed.init(env, self.device)
+        return not already
+
+    def _claim_folder(self) -> Any:
+        """Prepare and lock the run folder (rank 0 alone in a job; the others learn whether it worked)."""
+        if self.dist is None:
+            self._prepare_folder()
+            return RunLock(self.out_dir)
+        lock: RunLock | None = None
+        problem: Exception | None = None
+        if self.dist.main:
             try:
-                while self.step < self.config.max_steps:
-                    logs = self._train_step(model, loop)
-                    self._log(logs, loop)
-                    if self._due(self.config.val_every):
-                        stopped_early = self._validation(model, val_data, loop)
-                    if self._due(self.config.checkpoint_every) or stopped_early or self._stop_signal:
-                        self.save(model, "last")
-                    if self._stopping(stopped_early):
-                        break
-            except torch.cuda.OutOfMemoryError:
-                raise classroom.out_of_memory(self.config.batch_size, "training", device=self.device) from None
-            except KeyboardInterrupt:
-                self.save(model, "last")
-                print(f"\nInterrupted at step {self.step}; saved {self.out_dir / 'last'}. Resume with --resume.")
-                raise
-            finally:
-                loop.close()
-            return self._finish(model, stopped_early)
+                self._prepare_folder()
+                lock = RunLock(self.out_dir).acquire()
+            except (RunFolderError, RunLockedError) as err:
+                problem = err
+        message = distributed.broadcast(None if problem is None else str(problem))
+        if problem is not None:
+            raise problem
+        if message is not None:
+            raise distributed.DistributedSetupError(f"rank 0 cannot use the run folder: {message}")
+        return _Released(lock)
 
     # -- the parts of fit -------------------------------------------------------------
     def _prepare_folder(self) -> None:
@@ -364,7 +441,13 @@ class Trainer:
         c = self.config
         torch.manual_seed(c.seed)
         model.to(self.device).train()
-        self.optimizers = model.configure_optimizers(c.lr)
+        if c.channels_last:
+            acceleration.to_channels_last(model)
+        if self.dist is not None:
+            distributed.wrap_networks(model, self.device, sync_bn=c.sync_batchnorm)
+        if c.compile:
+            self.compiled = acceleration.compile_networks(model, model.distributed_networks(), self.device, c.compile_mode)
+        self.optimizers = model.configure_optimizers(c.effective_lr)
         self._make_schedulers()
         existing = self._existing_run()
         if resume:
@@ -378,7 +461,7 @@ class Trainer:
                 f"{safe_text(self.out_dir, 300)} already holds a run{f' (at step {step})' if step is not None else ''}; "
                 "pass --resume (resume=True) to continue it, --force (force=True) to start over and replace it, "
                 "or choose another --out folder.")
-        elif existing:
+        elif existing and self.is_main:
             for p in existing:
                 p.unlink(missing_ok=True)
             print(f"Starting over in {self.out_dir}: its earlier checkpoints were removed (force).")
@@ -394,27 +477,42 @@ class Trainer:
     def _start(self, model: "KitModel", train_data: ProductData) -> _Loop:
         """Batches from the current step, the TensorBoard writer, the progress bar and the SIGTERM handler."""
         c = self.config
+        shard = None if self.dist is None else (self.dist.rank, self.dist.world_size)
+        if shard is not None and c.batch_size % shard[1]:
+            raise distributed.DistributedSetupError(
+                f"batch_size {c.batch_size} does not split into {shard[1]} equal shards; use a multiple of {shard[1]} "
+                "(the global batch is the same as in one process; each process takes batch_size / nproc items).")
         batches = BatchIterator(train_data, c.batch_size, self.device, shuffle=True, seed=c.seed,
-                                extra=model.batch_extra(train_data)).batches(self.step)
-        writer = self._writer()
+                                extra=model.batch_extra(train_data), shard=shard).batches(self.step)
+        writer = self._writer() if self.is_main else None
         self._t0 = time.time()
         deferred = self.device.type != "cpu" if self.defer_finite_check is None else self.defer_finite_check
         self._ctx = StepContext(self, deferred=deferred)
+        self._ctx.shard = shard
         old_handler = signal.signal(signal.SIGTERM, self._on_signal) if _main_thread() else None
-        return _Loop(batches, self._ctx, writer, self._bar(model), old_handler)
+        return _Loop(batches, self._ctx, writer, self._bar(model) if self.is_main else None, old_handler)
 
     def _train_step(self, model: "KitModel", loop: _Loop) -> dict[str, torch.Tensor]:
         """One batch through ``training_step``; advances the step counter and a cosine schedule."""
         batch = next(loop.batches)
+        if self.config.channels_last:
+            batch.x = acceleration.channels_last_batch(batch.x)
         loop.ctx.step_index = self.step + 1
         with self._autocast():
             logs = model.training_step(batch, loop.ctx)
         model.after_step(self.step + 1)
         self.step += 1
-        if self.config.lr_schedule == "cosine":
-            for s in self.schedulers.values():
+        for s in self.schedulers.values():       # per-step schedules (cosine, warm-up); plateau steps at validation
+            if not isinstance(s, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 s.step()
         return logs
+
+    def _poll_stop_signal(self) -> None:
+        """Act on a SIGTERM: at once when alone; in a job at the next log step, on every rank together."""
+        if self.dist is None:
+            self._stop_signal = self._signal_seen
+        elif self._due(self.config.log_every):
+            self._stop_signal = distributed.any_rank(self._signal_seen, self.device)
 
     def _due(self, every: int) -> bool:
         return self.step % every == 0 or self.step == self.config.max_steps
@@ -500,6 +598,8 @@ class Trainer:
     def save(self, model: "KitModel", name: str = "last") -> Path:
         if self._ctx is not None:
             self._ctx.check()       # never save weights that a non-finite loss has already touched
+        if not self.is_main:        # in a job, rank 0 writes (every rank holds the same weights)
+            return self.out_dir / name
         tensors, meta = self._state(model)
         return save_checkpoint(self.out_dir / name, tensors, meta)
 
@@ -568,7 +668,12 @@ class Trainer:
     def _make_schedulers(self) -> None:
         c = self.config
         for name, opt in self.optimizers.items():
-            if c.lr_schedule == "cosine":
+            if c.warmup_steps:
+                def factor(step: int) -> float:
+                    return acceleration.warmup_cosine_factor(step, c.warmup_steps, c.max_steps, c.lr_schedule == "cosine")
+
+                self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            elif c.lr_schedule == "cosine":
                 self.schedulers[name] = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c.max_steps)
             elif c.lr_schedule == "plateau":
                 self.schedulers[name] = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -580,13 +685,18 @@ class Trainer:
         return value < self.best if self.config.early_stop_mode == "min" else value > self.best
 
     def _on_signal(self, signum, frame) -> None:  # SIGTERM: finish the step, save, stop
-        self._stop_signal = True
+        self._signal_seen = True
 
     def _validate(self, model, val_data, writer) -> dict[str, float]:
-        model.eval()
-        with torch.no_grad():
-            metrics = model.validate(val_data) if val_data is not None else {}
-        model.train()
+        metrics: dict[str, float] | None = None
+        if self.is_main:                            # in a job, rank 0 validates and tells the others
+            model.eval()
+            with torch.no_grad():
+                metrics = model.validate(val_data) if val_data is not None else {}
+            model.train()
+        if self.dist is not None:
+            metrics = distributed.broadcast(metrics)
+        assert metrics is not None
         entry = {"step": self.step, "seconds": round(self.seconds, 1), **{k: float(v) for k, v in metrics.items()}}
         for name in self.schedulers:
             entry[f"lr_{name}"] = self.optimizers[name].param_groups[0]["lr"]
@@ -597,9 +707,7 @@ class Trainer:
         return metrics
 
     def _autocast(self):
-        if self.config.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return torch.autocast("cpu", enabled=False)
+        return acceleration.autocast(self.device, self.config.amp, self.config.amp_cpu)
 
     def _writer(self):
         if not self.config.tensorboard:
@@ -620,6 +728,17 @@ class Trainer:
         model.train()
         if imgs is not None:
             writer.add_image("samples", make_grid(imgs.float().clamp(0, 1).cpu(), nrow=8), self.step)
+
+
+class _Released(contextlib.AbstractContextManager):
+    """Releases a lock (or nothing) on exit."""
+
+    def __init__(self, lock: RunLock | None) -> None:
+        self.lock = lock
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _main_thread() -> bool:

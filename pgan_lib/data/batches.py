@@ -40,6 +40,10 @@ class BatchIterator:
     descriptions, shape (N, ...)) are moved to the device too and sliced into
     ``batch.extra``. The order of epoch ``e`` depends only on ``seed`` and ``e``,
     so a resumed run can pick up at any step (``batches(start_step)``).
+
+    ``shard=(rank, world_size)``: data-parallel training. The order and the batches are
+    those of one process with ``batch_size`` (the global batch); this process keeps the
+    rank-th of ``world_size`` equal slices of every batch, batch_size / world_size items.
     """
 
     def __init__(
@@ -51,9 +55,16 @@ class BatchIterator:
         drop_last: bool = True,
         seed: int = 0,
         extra: dict[str, torch.Tensor] | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if shard is not None:
+            rank, world = shard
+            if not 0 <= rank < world or batch_size % world:
+                raise ValueError(f"shard {shard}: need 0 <= rank < world_size and batch_size ({batch_size}) "
+                                 "divisible by world_size")
+        self.shard = shard
         self.data = data
         self.device = torch.device(device)
         self.images = data.images.to(self.device)
@@ -79,6 +90,10 @@ class BatchIterator:
 
     def batch_at(self, order: torch.Tensor, b: int) -> Batch:
         idx = order[b * self.batch_size: (b + 1) * self.batch_size]
+        if self.shard is not None:
+            rank, world = self.shard
+            k = len(idx) // world                                    # this process's slice of the global batch
+            idx = idx[rank * k:(rank + 1) * k]
         x = self.images[idx].float().div_(255.0)
         return Batch(x=x, y=self.labels[idx], idx=idx, extra={k: v[idx] for k, v in self.extra.items()})
 

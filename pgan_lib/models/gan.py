@@ -318,7 +318,8 @@ class Discriminator(nn.Module):
             parts = [self.score_and_classes(x[s], None if cond_inputs is None else cond_inputs[s])
                      for s in (slice(0, split), slice(split, None))]
             score = torch.cat([parts[0][0], parts[1][0]])
-            logits = None if parts[0][1] is None else torch.cat([parts[0][1], parts[1][1]])
+            logits_a, logits_b = parts[0][1], parts[1][1]
+            logits = None if logits_a is None or logits_b is None else torch.cat([logits_a, logits_b])
         return (score, logits) if with_classes else score
 
     def score_and_classes(self, x: torch.Tensor, cond_inputs: torch.Tensor | None = None

@@ -30,7 +30,7 @@ def fused_supported(device: torch.device) -> bool:
     if device.type != "cpu":
         return False
     try:
-        from torch.optim.optimizer import _get_fused_kernels_supported_devices
+        from torch.optim.optimizer import _get_fused_kernels_supported_devices  # private: may move
 
         return "cpu" in _get_fused_kernels_supported_devices()
     except ImportError:  # pragma: no cover - older PyTorch
