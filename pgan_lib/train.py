@@ -645,6 +645,7 @@ class Trainer:
         try:
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(optimizer_state_from_json(join_state(ckpt.meta["optimizers"][name], ckpt.tensors)))
+                _match_param_layout(opt)
             for name, sched in self.schedulers.items():
                 sched.load_state_dict(ckpt.meta["schedulers"][name])
             rng = join_state(ckpt.meta["rng"], ckpt.tensors)
@@ -739,6 +740,19 @@ class _Released(contextlib.AbstractContextManager):
     def __exit__(self, *exc: Any) -> None:
         if self.lock is not None:
             self.lock.release()
+
+
+def _match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Store each loaded optimiser state tensor in its parameter's memory layout (e.g. channels-last).
+
+    Checkpoints hold contiguous tensors; a fused optimiser steps parameter and state
+    element by element in memory order, so the two layouts must agree.
+    """
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def _main_thread() -> bool:

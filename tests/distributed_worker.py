@@ -76,8 +76,9 @@ def main() -> None:
             time.sleep(args.sleep)
 
         model.after_step = slow_after_step   # type: ignore[method-assign]
-    config = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, lr=1e-2 if args.sgd else 1e-3, seed=5, log_every=5, val_every=10**6,
-                         checkpoint_every=args.checkpoint_every, tensorboard=True, progress=False)
+    config = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, lr=1e-2 if args.sgd else 1e-3, seed=5,
+                         log_every=5, val_every=10**6, checkpoint_every=args.checkpoint_every, tensorboard=True,
+                         progress=False)
     Trainer(config, out / "run").fit(model, tiny_fashion(), resume=args.resume)
     torch.save({k: v.clone() for k, v in model.state_dict().items()}, out / f"final-rank{rank}.pt")
 
