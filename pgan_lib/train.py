@@ -101,6 +101,7 @@ class TrainConfig:
     base_batch_size: int = 64                # for "none", "sqrt", "linear" (see pgan_lib.acceleration)
     warmup_steps: int = 0                    # linear learning-rate warm-up over the first steps
     sync_batchnorm: bool = True              # data-parallel runs: BatchNorm statistics over the global batch
+    max_seconds: float | None = None         # stop (and save) after this much training time, validation excluded
     tensorboard: bool = True
     progress: bool = True
 
@@ -126,6 +127,9 @@ class TrainConfig:
             raise ValueError(f"lr_scaling {self.lr_scaling!r}: use one of {', '.join(acceleration.LR_SCALINGS)}.")
         if self.compile_mode not in acceleration.COMPILE_MODES:
             raise ValueError(f"compile_mode {self.compile_mode!r}: use one of {', '.join(acceleration.COMPILE_MODES)}.")
+        if self.max_seconds is not None and (isinstance(self.max_seconds, bool) or not isinstance(self.max_seconds, (int, float))
+                                             or not 0 < self.max_seconds < float("inf")):
+            raise ValueError(f"max_seconds must be None or a positive number of seconds such as 180, got {self.max_seconds!r}")
         if self.warmup_steps and self.lr_schedule == "plateau":
             raise ValueError("warmup_steps works with lr_schedule 'none' or 'cosine', not 'plateau'.")
 
@@ -326,6 +330,7 @@ class Trainer:
         self.bad_validations = 0
         self._stop_signal = False
         self.seconds_before = 0.0   # training time of earlier sessions of a resumed run
+        self.validation_seconds = 0.0   # the part of ``seconds`` spent validating (all sessions)
         self._t0 = time.time()
         #: check losses for NaN/inf in batches (see StepContext); None: on any device but the CPU
         self.defer_finite_check: bool | None = None
@@ -344,6 +349,11 @@ class Trainer:
     def seconds(self) -> float:
         """Wall-clock training seconds so far, over all sessions of this run."""
         return self.seconds_before + (time.time() - self._t0)
+
+    @property
+    def train_seconds(self) -> float:
+        """``seconds`` without the time spent validating: what a wall-clock budget (max_seconds) counts."""
+        return self.seconds - self.validation_seconds
 
     # -- the loop -----------------------------------------------------------------
     def fit(self, model: "KitModel", train_data: ProductData, val_data: ProductData | None = None,
@@ -368,7 +378,8 @@ class Trainer:
                         self._poll_stop_signal()
                         if self._due(self.config.val_every):
                             stopped_early = self._validation(model, val_data, loop)
-                        if self._due(self.config.checkpoint_every) or stopped_early or self._stop_signal:
+                        if self._due(self.config.checkpoint_every) or stopped_early or self._stop_signal \
+                                or self._time_up():
                             self.save(model, "last")
                         if self._stopping(stopped_early):
                             break
@@ -534,9 +545,11 @@ class Trainer:
         """Validation metrics, plateau schedule, best checkpoint; True when early stopping says stop."""
         c = self.config
         loop.ctx.check()
+        started = time.time()
         metrics = self._validate(model, val_data, loop.writer)
         if loop.writer is not None:
             self._log_images(model, loop.writer)
+        self.validation_seconds += time.time() - started
         key = c.early_stop_metric
         if not key:
             return False
@@ -562,7 +575,21 @@ class Trainer:
         if self._stop_signal:
             print(f"Stopped by a signal at step {self.step}; saved {self.out_dir / 'last'}. Resume with --resume.")
             return True
+        if self._time_up():
+            if self.is_main:
+                print(f"Stopped at step {self.step}: the training time budget of {self.config.max_seconds:g} s is spent.")
+            return True
         return False
+
+    def _time_up(self) -> bool:
+        """The wall-clock budget is spent (decided by rank 0 in a job, at log steps, so every rank stops together)."""
+        if self.config.max_seconds is None:
+            return False
+        if self.dist is None:
+            return self.train_seconds >= self.config.max_seconds
+        if not self._due(self.config.log_every):
+            return False
+        return bool(distributed.broadcast(self.train_seconds >= self.config.max_seconds))
 
     def _finish(self, model: "KitModel", stopped_early: bool) -> TrainResult:
         model.eval()
@@ -588,6 +615,7 @@ class Trainer:
             "best_metric": self.best,
             "bad_validations": self.bad_validations,
             "seconds": self.seconds,
+            "validation_seconds": self.validation_seconds,
             "data_fingerprint": self.data_fingerprint,
             "optimizers": {n: split_state(o.state_dict(), f"optim/{n}", tensors) for n, o in self.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
@@ -657,6 +685,7 @@ class Trainer:
             self.best = ckpt.meta.get("best_metric")
             self.bad_validations = int(ckpt.meta.get("bad_validations") or 0)
             self.seconds_before = float(ckpt.meta.get("seconds") or 0.0)
+            self.validation_seconds = float(ckpt.meta.get("validation_seconds") or 0.0)
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             if isinstance(err, CheckpointError):
                 raise
@@ -698,7 +727,8 @@ class Trainer:
         if self.dist is not None:
             metrics = distributed.broadcast(metrics)
         assert metrics is not None
-        entry = {"step": self.step, "seconds": round(self.seconds, 1), **{k: float(v) for k, v in metrics.items()}}
+        entry = {"step": self.step, "seconds": round(self.seconds, 1), "train_seconds": round(self.train_seconds, 1),
+                 **{k: float(v) for k, v in metrics.items()}}
         for name in self.schedulers:
             entry[f"lr_{name}"] = self.optimizers[name].param_groups[0]["lr"]
         self.history.append(entry)

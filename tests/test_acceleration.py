@@ -235,3 +235,14 @@ def test_no_host_sync_per_step_on_an_accelerator(tmp_path, monkeypatch):
     per_step = len(reads) / 8
     assert per_step <= 1.0, f"{len(reads)} host reads in 8 steps"
     assert math.isfinite(per_step)
+
+
+def test_a_wall_clock_budget_stops_and_saves(tiny_data, tmp_path):
+    trainer = Trainer(cfg(max_steps=10**6, max_seconds=0.5, checkpoint_every=10**6), tmp_path)
+    result = trainer.fit(ToyAE(), tiny_data)
+    assert 1 <= result.steps < 10**6 and trainer.train_seconds >= 0.5
+    from pgan_lib.checkpoint import read_sidecar
+
+    assert read_sidecar(tmp_path / "last")["step"] == result.steps          # the budget's end is saved
+    with pytest.raises(ValueError, match="max_seconds"):
+        TrainConfig(max_seconds=0)

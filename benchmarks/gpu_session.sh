@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# One prepared GPU session (under ten minutes on one CUDA GPU): every table goes to $OUT.
+#
+#   OUT=/some/folder benchmarks/gpu_session.sh            # on a CUDA machine
+#   OUT=/tmp/dry benchmarks/gpu_session.sh --dry-run      # the same steps on the CPU, tiny sizes (tested in CI)
+#
+# Steps (each under its own time limit, so one slow step cannot eat the session):
+#   1. machine: nvidia-smi, python, torch, CUDA                                   -> session.log
+#   2. speed, batch 64: the plain PyTorch loop vs the kit's trainer, 30 s each:
+#      img/s, seconds per Fashion-MNIST epoch, validation FID after 30 s, and the
+#      shipped fashion-cgan's FID measured the same way                           -> train_speed.json
+#   3. speed, large batch: the kit's trainer alone, batch 512, square-root LR
+#      scaling with a 100-step warm-up, bf16, compile (CUDA graphs), 60 s of
+#      training with the validation FID every 15 s (target: the shipped model's)  -> train_speed_large.json
+#   4. the full cgan-fashion recipe on CUDA (4,000 steps, early stopping)        -> recipe.txt
+#   5. the quick notebook suite on CUDA (pytest --nbval-lax, per-notebook times)  -> notebooks.txt
+#   6. benchmarks/notebook_memory.py, when it is there (peak GPU memory per notebook) -> notebook_memory.*
+#
+# Needs: the kit's Python dependencies (missing ones can be given as wheels in .whl/, installed to
+# /tmp/site first), Fashion-MNIST (PGAN_DATA_DIR, else .data/fashion-mnist, else the system folder).
+# PYTHON picks the interpreter (default python3). Exit code: the number of steps that failed.
+set -u
+DRY=0
+[ "${1:-}" = "--dry-run" ] && DRY=1
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT" || exit 1
+: "${OUT:?set OUT to the folder for the tables}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+LOG="$OUT/session.log"
+: > "$LOG"
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg PGAN_MODE=quick
+if [ -d .whl ] && ls .whl/*.whl > /dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        >> "$LOG" 2>&1 && export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH="$ROOT:${PYTHONPATH:-}"
+if [ -z "${PGAN_DATA_DIR:-}" ] && [ -d .data/fashion-mnist ]; then export PGAN_DATA_DIR="$ROOT/.data/fashion-mnist"; fi
+
+if [ $DRY = 1 ]; then
+    DEVICE=cpu; MODE=quick; BUDGET=3; LARGE_BUDGET=3; FID=200; LARGE_BATCH=128; STEPS="--steps 4"
+    COMPILE=""; EVAL_EVERY=1; NOTEBOOKS="notebooks/00_data_tour.ipynb"
+    T_SPEED=300; T_LARGE=300; T_RECIPE=300; T_NB=300; T_MEM=120
+else
+    DEVICE=cuda; MODE=full; BUDGET=30; LARGE_BUDGET=60; FID=2000; LARGE_BATCH=512; STEPS=""
+    COMPILE="--kit compile,channels_last"; EVAL_EVERY=15; NOTEBOOKS="notebooks"
+    T_SPEED=120; T_LARGE=150; T_RECIPE=120; T_NB=150; T_MEM=60
+fi
+FAILED=0
+step() {   # step NAME LIMIT COMMAND...: run with a time limit, log the outcome
+    local name=$1 limit=$2; shift 2
+    local t0=$SECONDS
+    echo "== $name (limit ${limit}s): $*" >> "$LOG"
+    timeout --signal=TERM --kill-after=10 "$limit" "$@"
+    local rc=$?
+    echo "== $name: exit $rc after $((SECONDS - t0)) s" >> "$LOG"
+    [ $rc = 0 ] || FAILED=$((FAILED + 1))
+    return 0
+}
+
+{
+    date -u
+    uptime
+    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    "$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())'
+    "$PY" -c 'import nbval' 2>/dev/null || echo "nbval missing: the notebook step will fail (give its wheels in .whl/)"
+} >> "$LOG" 2>&1
+
+step speed "$T_SPEED" "$PY" benchmarks/train_speed.py --device $DEVICE --mode $MODE --budget $BUDGET \
+    --fid-samples $FID --json "$OUT/train_speed.json" >> "$LOG" 2>&1
+step speed-large "$T_LARGE" "$PY" benchmarks/train_speed.py --device $DEVICE --mode $MODE --budget $LARGE_BUDGET \
+    --skip-plain --batch-size $LARGE_BATCH --lr-scaling sqrt --warmup-steps 100 $COMPILE --curve \
+    --eval-every $EVAL_EVERY --fid-samples $FID --json "$OUT/train_speed_large.json" >> "$LOG" 2>&1
+step recipe "$T_RECIPE" "$PY" -m pgan_lib.cli train cgan-fashion --mode $MODE --device $DEVICE $STEPS \
+    --out "$OUT/_run" --force --no-progress > "$OUT/recipe.txt" 2>&1
+if [ -f "$OUT/_run/last.json" ]; then   # the run's validation history, then drop the weights (not wanted back)
+    "$PY" - "$OUT/_run/last.json" >> "$OUT/recipe.txt" 2>&1 <<'EOF'
+import json, sys
+meta = json.load(open(sys.argv[1]))
+print(f"steps {meta['step']}, {meta['seconds']:.1f} s, best val_fid {meta.get('best_metric')}")
+for h in meta.get("history", []):
+    print(f"  step {h['step']:5d}  {h.get('train_seconds', h['seconds']):7.1f} s  val_fid {h.get('val_fid', float('nan')):.2f}")
+EOF
+fi
+rm -rf "$OUT/_run"
+step notebooks "$T_NB" env PGAN_DEVICE=$DEVICE "$PY" -m pytest --nbval-lax -p no:cacheprovider -q --durations=0 \
+    $NOTEBOOKS > "$OUT/notebooks.txt" 2>&1
+if [ -f benchmarks/notebook_memory.py ]; then
+    if [ $DRY = 1 ]; then
+        step notebook-memory "$T_MEM" "$PY" benchmarks/notebook_memory.py --help > "$OUT/notebook_memory.txt" 2>&1
+    else
+        step notebook-memory "$T_MEM" "$PY" benchmarks/notebook_memory.py --json "$OUT/notebook_memory.json" \
+            > "$OUT/notebook_memory.txt" 2>&1
+    fi
+else
+    echo "benchmarks/notebook_memory.py is not in this tree: no memory table" >> "$LOG"
+fi
+echo "== done: $FAILED step(s) failed; $(uptime)" >> "$LOG"
+exit $FAILED
