@@ -38,7 +38,7 @@ export PYTHONPATH="$ROOT:${PYTHONPATH:-}"
 if [ -z "${PGAN_DATA_DIR:-}" ] && [ -d .data/fashion-mnist ]; then export PGAN_DATA_DIR="$ROOT/.data/fashion-mnist"; fi
 
 if [ $DRY = 1 ]; then
-    DEVICE=cpu; MODE=quick; BUDGET=3; LARGE_BUDGET=3; FID=200; LARGE_BATCH=128; STEPS="--steps 4"
+    DEVICE=cpu; MODE=quick; BUDGET=3; LARGE_BUDGET=3; FID=100; LARGE_BATCH=128; STEPS="--steps 4"
     COMPILE=""; EVAL_EVERY=1; NOTEBOOKS="notebooks/00_data_tour.ipynb"
     T_SPEED=300; T_LARGE=300; T_RECIPE=300; T_NB=300; T_MEM=120
 else

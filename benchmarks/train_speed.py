@@ -120,9 +120,9 @@ def plain_loop(model: GAN, data, device: torch.device, batch_size: int, lr: floa
                 return {"steps": step, "seconds": end - t_start, "img_per_s": rate}
 
 
-def kit_run(model: GAN, data, val, device: torch.device, cfg: TrainConfig, budget: float, warmup: int,
-            eval_every: float | None, out: Path) -> dict[str, Any]:
-    """The kit's Trainer for ``budget`` seconds of training (validation every ``eval_every`` s when given)."""
+def kit_run(model: GAN, data, val, device: torch.device, cfg: TrainConfig, warmup: int, eval_every: float | None,
+            out: Path) -> dict[str, Any]:
+    """The kit's Trainer for ``cfg.max_seconds`` seconds of training (validating when ``eval_every`` is given)."""
     marks: dict[int, float] = {}
     after = model.after_step
 
@@ -218,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             val_every = max(1, int(args.eval_every * probe["img_per_s"] / batch))
             model.judges = [SampleQuality("fashion-classifier", n_fid)]
         run_cfg = replace(cfg, val_every=val_every) if args.curve else cfg
-        run = kit_run(model, data, val, device, run_cfg, args.budget, args.warmup,
-                      args.eval_every if args.curve else None, Path(tmp) / "kit")
+        run = kit_run(model, data, val, device, run_cfg, args.warmup, args.eval_every if args.curve else None,
+                      Path(tmp) / "kit")
     model.judges = []
     row = {"name": "kit trainer" + (f" + {'+'.join(options)}" if options else ""), **run,
            "fid": fid(model, val, n_fid), "load": machine_line().split("load ")[-1]}

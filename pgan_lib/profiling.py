@@ -42,6 +42,9 @@ class _Stepper:
         model.to(device).train()
         if config.channels_last:
             acceleration.to_channels_last(model)
+        if config.compile:
+            self.trainer.compiled = acceleration.compile_networks(model, model.distributed_networks(), device,
+                                                                  config.compile_mode)
         self.trainer.optimizers = model.configure_optimizers(config.effective_lr)
         self.ctx = StepContext(self.trainer, deferred=device.type != "cpu")
         self.count = 0

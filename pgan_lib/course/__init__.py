@@ -15,6 +15,7 @@ library imports it.
     latent.py      notebook 06: an attribute direction from scored samples, slerp, a dark wide pullover design
     attacks.py     notebook 08: one FGSM step, one projected PGD step (attacks on the shipped classifiers)
     metrics.py     notebook 09: FID with the matrix square root, unbiased KID, the one-class Inception Score
+    scale.py       notebook 11: a data-parallel shard, the large-batch learning rate, training memory
     responsible.py notebook 12: its own checks (print PASS / FAIL, return a bool)
     student.py     student copies from the instructor notebooks (nbgrader's markers, no nbgrader needed)
     freshness.py   fingerprints of the library and of a notebook's code, recorded when it is executed
