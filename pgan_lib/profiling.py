@@ -12,6 +12,8 @@ Notebook 11 and ``benchmarks/train_speed.py`` use these; nothing here changes a 
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import sys
 import time
@@ -73,11 +75,30 @@ def profile_step(model: Any, data: ProductData, batch_size: int = 64, device: st
         step(next(batches))
     _sync(dev)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
-    with profile(activities=activities) as prof:
+    with _native_stderr_silenced(), profile(activities=activities) as prof:
         step(next(batches))
         _sync(dev)
     key = "self_cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=row_limit, max_name_column_width=40)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """The profiler's C++ backend prints start/stop notes (and, without a GPU, a failed GPU probe) straight to
+    file descriptor 2; Python exceptions are unaffected (they are raised, not printed, inside the block)."""
+    try:
+        saved = os.dup(2)
+    except OSError:   # no usable stderr: nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class _PILDataset(Dataset):
