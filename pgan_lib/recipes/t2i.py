@@ -37,7 +37,7 @@ _CLIP_FULL = TrainConfig(max_steps=600, batch_size=256, lr=2e-3, log_every=25, v
 def _clip(train: ProductData, mode: ModeSettings) -> CLIP:
     vocab = TextTokenizer.build(train.descriptions).vocab
     return CLIP(CLIPConfig(channels=train.channels, size=train.size, image_width=16, embed_dim=64, vocab=vocab,
-                           max_len=16, d_model=64, n_layers=2, n_heads=4))
+                           max_len=16, d_model=64, n_layers=2, n_heads=4, subword_buckets=2048))
 
 
 register(Recipe("clip-catalog", "mini CLIP (CNN + 2-layer Transformer, symmetric InfoNCE) on catalogue descriptions",
