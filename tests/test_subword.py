@@ -58,7 +58,7 @@ def test_misspelt_words_are_read_as_the_nearest_known_word_with_a_warning(tok):
             got = tok.decode(tok.encode([text])[0])
         assert got == want, (text, got)
         assert any("as '" in str(w.message) for w in rec)
-    with pytest.warns(TextWarning, match="'sneeker' as 'sneaker'"):
+    with pytest.warns(TextWarning, match="'sneekers' as 'sneaker'"):
         tok.encode(["sneekers"])
 
 
@@ -142,3 +142,28 @@ def test_kit_words_still_name_every_value():
     assert [t[0] for t in FASHION_SHADE_LEXICON] == list(SHADE_WORDS)
     assert [t[0] for t in FASHION_FIT_LEXICON] == list(FIT_WORDS)
     assert [t[0] for t in FASHION_PRODUCT_WORDS] == list(CLASS_NAMES)
+
+
+def test_refusals_lists_only_unreadable_prompts_and_a_clip_with_subwords_round_trips(tmp_path):
+    """``eval.shopper.refusals`` on a tiny text-to-image GAN whose CLIP has sub-word vectors; the n-gram
+    vectors are saved with the checkpoint and the reloaded model reads typos the same way."""
+    from pgan_lib.eval.shopper import refusals
+    from pgan_lib.models.base import load_model
+    from pgan_lib.models.clip import CLIP, CLIPConfig
+    from pgan_lib.models.t2i import TextToImageGAN
+
+    torch.manual_seed(0)
+    vocab = TextTokenizer.build(["a red striped mug", "a blue dotted handbag"]).vocab
+    clip = CLIP(CLIPConfig(image_width=4, embed_dim=8, vocab=vocab, d_model=8, n_heads=2, n_layers=1,
+                           subword_buckets=64))
+    gan = TextToImageGAN.from_clip(clip, latent_dim=8, cond_dim=8, g_width=8, d_width=8)
+    assert [p for p, _ in refusals(gan, ["blorp zibble", "a red mug", "a bleu mugg", "handbga"])] == ["blorp zibble"]
+    from pgan_lib.checkpoint import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "t2i", {f"model/{k}": v for k, v in gan.state_dict().items()},
+                           {"arch": gan.arch, "config": gan.config_dict(), "step": 0})
+    again = load_model(path)
+    assert torch.equal(again.clip.text_encoder.ngram_embed.weight, gan.clip.text_encoder.ngram_embed.weight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TextWarning)
+        assert torch.equal(again.sample(2, prompts="a bleu mugg", seed=1), gan.sample(2, prompts="a blue mug", seed=1))

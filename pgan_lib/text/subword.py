@@ -156,23 +156,25 @@ class SubwordReader:
         return (self._known @ s.t()).squeeze(1)                                   # (M,)
 
     @torch.no_grad()
-    def nearest(self, word: str, relaxed: bool = False) -> tuple[str, float, str] | None:
+    def nearest(self, word: str, relaxed: bool = False, written: str | None = None) -> tuple[str, float, str] | None:
         """(known word, cosine, how) for an unknown ``word``, or None when nothing is close.
 
         ``how`` is "one edit" (a known word of at least three letters within one edit, the most
         similar by sub-words among several) or "sub-words" (cosine >= min_similarity). ``relaxed``
-        also reads three-letter words within one edit (see the module docstring).
+        also reads shorter words within one edit (see the module docstring). ``written`` is the word
+        before it was made singular ("dreas" for "drea"), when it differs.
         """
-        if not self.words or not word.isalpha() or len(word) < (2 if relaxed else 3) or word in FUNCTION_WORDS:
+        written = written or word
+        if not self.words or not word.isalpha() or len(written) < (2 if relaxed else 3) or word in FUNCTION_WORDS:
             return None
         sim = self._similarities(word)
         shortest = 2 if relaxed else 4
         # words arrive singular ("dreas" -> "drea") and the vocabulary holds singular forms ("jean"):
-        # compare plural forms too, so "jeais" is one edit from "jeans", "drea(s)" from "dress",
-        # "booite(s)" from "booties"
-        mine = (word, word + "s")
+        # compare as written and with plural forms too, so "jeais" is one edit from "jeans", "dreas" from
+        # "dress", "booites" from "booties"
+        mine = {word, written}
         close = [i for i, w in enumerate(self.words)
-                 if len(w) >= 3 and len(word) >= shortest
+                 if len(w) >= 3 and len(written) >= shortest
                  and any(within_one_edit(a, b) for a in mine for b in plural_forms(w))]
         if close:
             i = max(close, key=lambda j: float(sim[j]))

@@ -133,6 +133,12 @@ def normalise(text: str) -> list[str]:
     >>> normalise("Two T-Shirts & a pair of slim-fit trousers")
     ['two', 'tshirt', 'a', 'pair', 'of', 'slim', 'fit', 'trouser']
     """
+    return [w for w, _ in normalise_written(text)]
+
+
+def normalise_written(text: str) -> list[tuple[str, str]]:
+    """(normalised word, word as written after folding and compounding) for every word of ``text``:
+    ``normalise`` with the plural forms kept beside ("booties" -> ("booty", "booties"))."""
     if not isinstance(text, str):
         raise TypeError(f"a description must be a string, got {type(text).__name__}")
     words: list[str] = []
@@ -151,7 +157,7 @@ def normalise(text: str) -> list[str]:
         else:
             out.append(words[i])
             i += 1
-    return [singular(w) for w in out]
+    return [(singular(w), w) for w in out]
 
 
 def split_words(text: str) -> list[str]:
@@ -189,7 +195,7 @@ class TextTokenizer:
         # Unknown word -> the known word it is read as, by sub-words (None: nothing close); see ``subword``.
         # An encoder with learned sub-word vectors replaces ``reader`` with one that uses them.
         self.reader = SubwordReader(self.vocab)
-        self._read_as: dict[str, tuple[str, float, str] | None] = {}
+        self._read_as: dict[tuple[str, str], tuple[str, float, str] | None] = {}
         # Variant -> the first word of its synonym group that this vocabulary knows.
         self.synonym_of: dict[str, str] = {}
         for group in SYNONYMS:
@@ -213,11 +219,13 @@ class TextTokenizer:
         self.reader = reader
         self._read_as = {}
 
-    def read_as(self, word: str) -> tuple[str, float, str] | None:
-        """(known word, cosine, how) that the unknown normalised ``word`` is read as, or None (see ``subword``)."""
-        if word not in self._read_as:
-            self._read_as[word] = self.reader.nearest(word)
-        return self._read_as[word]
+    def read_as(self, word: str, written: str | None = None) -> tuple[str, float, str] | None:
+        """(known word, cosine, how) that the unknown normalised ``word`` (``written`` before singular) is read
+        as, or None (see ``subword``)."""
+        key = (word, written or word)
+        if key not in self._read_as:
+            self._read_as[key] = self.reader.nearest(word, written=written)
+        return self._read_as[key]
 
     def words(self, text: str) -> list[str]:
         """Normalised words with synonyms and sub-word matches mapped to known words (what the model reads).
@@ -230,13 +238,13 @@ class TextTokenizer:
         """(word read, word written) for every normalised word of ``text``; they differ where a synonym or
         a sub-word match replaced the written word, and an unknown word is read as itself."""
         out: list[tuple[str, str]] = []
-        for w in normalise(text):
+        for w, written in normalise_written(text):
             if w in self.index:
                 out.append((w, w))
                 continue
             known = self.synonym_of.get(w)
             if known is None:
-                match = self.read_as(w)
+                match = self.read_as(w, written)
                 known = match[0] if match else None
             if known is None:
                 out.append((w, w))
@@ -252,13 +260,14 @@ class TextTokenizer:
         """Known words that look like ``word`` (for error messages)."""
         return difflib.get_close_matches(word, self.vocab[2:], n=n, cutoff=0.6)
 
-    def _relaxed(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """A description none of whose words is known: three-letter words within one edit of a known word
+    def _relaxed(self, text: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """A description none of whose words is known: short words within one edit of a known word
         are read as it too (``SubwordReader.nearest(relaxed=True)``), since refusing helps nobody."""
+        raw = dict(normalise_written(text))
         out = []
-        for read, written in pairs:
-            match = self.reader.nearest(written, relaxed=True)
-            out.append((match[0], written) if match else (read, written))
+        for read, word in pairs:
+            match = self.reader.nearest(word, relaxed=True, written=raw.get(word))
+            out.append((match[0], word) if match else (read, word))
         return out
 
     def ids(self, text: str, check: bool = True) -> list[int]:
@@ -266,7 +275,7 @@ class TextTokenizer:
         without it (training data, whose words are all known), unknown words become <unk> silently."""
         pairs = self.readings(text)
         if check and pairs and all(w not in self.index for w, _ in pairs):
-            pairs = self._relaxed(pairs)
+            pairs = self._relaxed(text, pairs)
         words = [w for w, _ in pairs]
         if check and not words:
             raise ValueError(f"The description {text!r} has no words the model can read; "
@@ -281,7 +290,8 @@ class TextTokenizer:
                 raise ValueError(f"None of the words of {shown} is known to this model ({', '.join(unknown)}). "
                                  + (hint + " " if hint else "")
                                  + f"Known words include: {', '.join(self.vocab[2:14])}, ...")
-            guessed = {w: k for k, w in pairs if k != w and w not in self.synonym_of}
+            raw = dict(normalise_written(text))
+            guessed = {raw.get(w, w): k for k, w in pairs if k != w and w not in self.synonym_of}
             if guessed:
                 warnings.warn(f"{shown}: read by sub-words (spelling): "
                               + ", ".join(f"{w!r} as {k!r}" for w, k in guessed.items()), TextWarning, stacklevel=3)
