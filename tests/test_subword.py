@@ -167,3 +167,19 @@ def test_refusals_lists_only_unreadable_prompts_and_a_clip_with_subwords_round_t
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TextWarning)
         assert torch.equal(again.sample(2, prompts="a bleu mugg", seed=1), gan.sample(2, prompts="a blue mug", seed=1))
+
+
+def test_a_clip_that_predates_the_lexicon_is_not_reused_by_the_t2i_recipes():
+    """The t2i recipes pass over a (shipped) CLIP whose vocabulary lacks words of the training descriptions."""
+    from types import SimpleNamespace
+
+    from pgan_lib.models.clip import CLIP, CLIPConfig
+    from pgan_lib.recipes.t2i import _reads
+
+    train = SimpleNamespace(descriptions=["a charcoal skinny jumper", "a dark slim pullover"])
+    old = CLIP(CLIPConfig(image_width=4, embed_dim=8, d_model=8, n_heads=2, n_layers=1,
+                          vocab=TextTokenizer.build(["a dark slim pullover"]).vocab))
+    new = CLIP(CLIPConfig(image_width=4, embed_dim=8, d_model=8, n_heads=2, n_layers=1,
+                          vocab=TextTokenizer.build(train.descriptions).vocab))
+    assert not _reads(old, train) and _reads(new, train)
+    assert _reads(old, SimpleNamespace(descriptions=["a dark jumper"]))     # "jumper" via the synonym table

@@ -29,6 +29,10 @@ from typing import Sequence
 
 import torch
 
+from .catalog import CATEGORIES, COLOURS, PATTERNS
+from .catalog import TEMPLATES as CATALOG_TEMPLATES
+from .catalog import TRAIN_TEMPLATES as CATALOG_TRAIN_TEMPLATES
+
 #: Fashion-MNIST class index -> everyday names used in training descriptions (the kit's class name first).
 FASHION_PRODUCT_WORDS: tuple[tuple[str, ...], ...] = (
     ("t-shirt", "tee", "top"),
@@ -94,11 +98,7 @@ def fashion_word_choices(labels: torch.Tensor, shades: torch.Tensor, fits: torch
 
 def training_words(dataset: str = "fashion-mnist") -> set[str]:
     """Every word (split on spaces and hyphens, lower case) that a training description can contain."""
-    # imported here: attributes imports this module at its top
-    from .attributes import TEMPLATES
-    from .catalog import CATEGORIES, COLOURS, PATTERNS
-    from .catalog import TEMPLATES as CATALOG_TEMPLATES
-    from .catalog import TRAIN_TEMPLATES as CATALOG_TRAIN_TEMPLATES
+    from .attributes import TEMPLATES  # here, not at the top: attributes imports this module
 
     if dataset == "fashion-mnist":
         tables: tuple = (FASHION_PRODUCT_WORDS, FASHION_SHADE_LEXICON, FASHION_FIT_LEXICON)
