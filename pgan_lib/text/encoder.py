@@ -133,6 +133,9 @@ class TextEncoder(nn.Module):
     def subword_vectors(self, words: list[str]) -> torch.Tensor:
         """s(w) (M, d_model): the mean of each word's n-gram vectors (needs ``subword_buckets`` > 0)."""
         b = self.config.subword_buckets
+        if not b:
+            raise ValueError("this text encoder has no sub-word vectors (subword_buckets=0: it was made before "
+                             "them); its tokeniser compares n-gram sets instead")
         table = bucket_table(words, b, NGRAM_MIN, NGRAM_MAX, skip=0).to(self.ngram_embed.weight.device)
         return self._mean_ngrams(table)
 
