@@ -165,6 +165,10 @@ def test_prompts_are_read_for_class_and_attributes():
     assert got["label"].tolist() == [9, 1, 0, -1, -1]
     assert got["shade"].tolist() == [0, 2, 1, -1, -1]
     assert got["fit"].tolist() == [0, -1, 2, -1, -1]
+    shopper = requested_attributes(["a charcoal skinny jumper", "white baggy jeans", "ivory trainers, fitted"],
+                                   "fashion-mnist")
+    assert shopper["label"].tolist() == [2, 1, 7] and shopper["shade"].tolist() == [0, 2, 2]
+    assert shopper["fit"].tolist() == [0, 2, 0]
     cat = requested_attributes(["a pair of red striped trousers", "dotted mug in blue"], "catalog")
     assert cat["category"].tolist() == [1, 5] and cat["colour"].tolist() == [0, 4] and cat["pattern"].tolist() == [1, 2]
 

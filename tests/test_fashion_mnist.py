@@ -8,6 +8,8 @@ from pgan_lib.data import fashion_mnist as fm
 from pgan_lib.data import load_dataset
 from pgan_lib.data.attributes import FIT_WORDS, SHADE_WORDS, describe_fashion, fashion_attributes, shade_of, width_value
 from pgan_lib.data.base import split_indices
+from pgan_lib.data.lexicon import FASHION_FIT_LEXICON, FASHION_PRODUCT_WORDS, FASHION_SHADE_LEXICON, HELD_OUT_WORDS
+from pgan_lib.text import normalise
 
 
 def test_split_sizes_and_shapes():
@@ -38,11 +40,31 @@ def test_descriptions_are_true_of_their_images():
     again = fashion_attributes(data.images, data.labels)
     for key in ("shade", "fit"):
         assert torch.equal(again[key], data.attributes[key])
+    tables = {"label": FASHION_PRODUCT_WORDS, "shade": FASHION_SHADE_LEXICON, "fit": FASHION_FIT_LEXICON}
     for i in range(len(data)):
-        words = data.attribute_names(i)
-        text = data.descriptions[i]
-        assert data.class_names[int(data.labels[i])] in text
-        assert words["shade"] in text and words["fit"] in text
+        text = " " + " ".join(data.descriptions[i].replace(",", " ").split()) + " "
+        truth = {"label": int(data.labels[i]), "shade": int(data.attributes["shade"][i]),
+                 "fit": int(data.attributes["fit"][i])}
+        for key, table in tables.items():       # named by a word of its own value, and of no other value
+            named = {v for v, group in enumerate(table) if any(f" {w} " in text for w in group)}
+            assert named == {truth[key]}, (text, key, named)
+
+
+def test_descriptions_use_the_wider_lexicon_and_never_a_held_out_word():
+    """Training descriptions draw every lexicon word, and no word of HELD_OUT_WORDS."""
+    data = load_dataset("fashion-mnist", "train", limit=20000)
+    words = {w for d in data.descriptions for w in normalise(d)}
+    for table in (FASHION_PRODUCT_WORDS, FASHION_SHADE_LEXICON, FASHION_FIT_LEXICON):
+        for group in table:
+            for phrase in group:
+                assert set(normalise(phrase)) <= words, phrase
+    held = {w for attr in HELD_OUT_WORDS["fashion-mnist"].values() for ws in attr.values() for p in ws
+            for w in normalise(p)}
+    leaked = held & words
+    # a held-out phrase may share a word with training ("flip-flops"); each has at least one word kept out
+    assert all(not set(normalise(p)) <= words for attr in HELD_OUT_WORDS["fashion-mnist"].values()
+               for ws in attr.values() for p in ws), leaked
+    assert {"hoodie", "whitish", "blackish", "tight"} <= held - words
 
 
 def test_every_attribute_value_occurs():

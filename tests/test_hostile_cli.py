@@ -225,3 +225,24 @@ def test_a_truncated_eval_cache_is_measured_again(tmp_path, monkeypatch):
 def test_the_json_of_a_report_cannot_be_written_under_a_file(capsys, file_in_the_way):
     code = pgan(["eval", "--samples", "x.npz", "--json", str(file_in_the_way / "r.json")])
     assert "is a file, not a folder" in one_error_line(capsys, code, "eval")
+
+
+@needs_shipped
+def test_prompts_file_reads_typos_and_refuses_only_unreadable_lines(capsys, tmp_path):
+    """A misspelt product word is read (with a note naming the reading); a line with no readable word is
+    refused by its number and text, the rest is drawn, and the exit code says a line was refused."""
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red strped mug\nblorp zibble\na blue dres\n")
+    out = tmp_path / "a.npz"
+    code = pgan(["sample", "--model", "catalog-t2i", "--prompts", str(prompts), "--n", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert "line 2 of" in captured.err and "blorp" in captured.err and "1 line(s)" in captured.err
+    assert "line 1 of" not in captured.err and "line 3 of" not in captured.err
+    assert "'strped' as 'striped'" in captured.out and "'dres' as 'dress'" in captured.out
+    with np.load(out) as z:
+        assert list(z["prompts"]) == ["a red strped mug", "a blue dres"]
+    code = pgan(["sample", "--model", "catalog-t2i", "--prompts", str(prompts), "--on-error", "fail",
+                 "--out", str(tmp_path / "b.npz")])
+    line = one_error_line(capsys, code, "sample")
+    assert "line 2 of" in line and "blorp" in line and not (tmp_path / "b.npz").exists()

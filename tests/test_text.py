@@ -135,7 +135,9 @@ def test_only_unknown_words_is_a_clear_error(catalog_tok):
         catalog_tok.encode(["blorp zibble"])
     assert "blorp" in str(err.value)
     with pytest.raises(ValueError, match="did you mean"):
-        catalog_tok.encode(["stripd"])             # a typo gets a suggestion
+        catalog_tok.encode(["strpd"])              # two edits away: not read, but suggested
+    with pytest.warns(TextWarning, match="'stripd' as 'striped'"):
+        assert catalog_tok.decode(catalog_tok.encode(["stripd"])[0]) == "striped"   # one edit: read
 
 
 def test_some_unknown_words_warn_and_are_left_out(catalog_tok):

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from .lexicon import fashion_word_choices
+
 SHADE_WORDS = ("dark", "medium", "light")
 FIT_WORDS = ("slim", "regular", "wide")
 
@@ -33,7 +35,7 @@ TEMPLATES = (
     "a {shade} {fit} {cls}",
     "{cls}, {shade}, {fit} fit",
     "{a_fit} {cls} in a {shade} tone",
-    "{shade} {cls} with a {fit} cut",
+    "{shade} {cls} with {a_fit} cut",
     "product photo of {a_shade} {fit} {cls}",
 )
 # Phrasings never used for training descriptions: for testing robustness to new wording.
@@ -102,12 +104,22 @@ def describe_fashion(cls: str, shade: str, fit: str, template: int = 0, held_out
     )
 
 
-def fashion_descriptions(labels: torch.Tensor, attrs: dict[str, torch.Tensor], class_names: list[str],
-                         seed: int = 0) -> list[str]:
-    """A description for every image, each phrased with a template picked at random (reproducibly)."""
+def fashion_descriptions(labels: torch.Tensor, attrs: dict[str, torch.Tensor], class_names: list[str] | None = None,
+                         seed: int = 0, lexicon: bool = True) -> list[str]:
+    """A description for every image, each phrased with a template picked at random (reproducibly).
+
+    With ``lexicon`` (the default) the class, shade and fit are each named by a word drawn from
+    ``pgan_lib.data.lexicon`` ("a charcoal skinny jumper"); without it by the kit's own words
+    (``class_names``, ``SHADE_WORDS``, ``FIT_WORDS``: "a dark slim pullover").
+    """
     gen = torch.Generator().manual_seed(seed)
     which = torch.randint(len(TEMPLATES), (len(labels),), generator=gen).tolist()
-    return [
-        describe_fashion(class_names[c], SHADE_WORDS[s], FIT_WORDS[f], t)
-        for c, s, f, t in zip(labels.tolist(), attrs["shade"].tolist(), attrs["fit"].tolist(), which)
-    ]
+    if lexicon:
+        cls, shade, fit = fashion_word_choices(labels, attrs["shade"], attrs["fit"], seed=seed + 10_000)
+    else:
+        if class_names is None:
+            raise ValueError("fashion_descriptions(lexicon=False) needs the class names")
+        cls = [class_names[c] for c in labels.tolist()]
+        shade = [SHADE_WORDS[s] for s in attrs["shade"].tolist()]
+        fit = [FIT_WORDS[f] for f in attrs["fit"].tolist()]
+    return [describe_fashion(c, s, f, t) for c, s, f, t in zip(cls, shade, fit, which)]

@@ -4,6 +4,7 @@
     metrics.py     FID, KID, precision/recall, density/coverage, IS, CAS, memorisation, pixel metrics
     attributes.py  what a prompt asks for and what an image shows, attribute by attribute
     prompts.py     measuring a text-to-image model over attribute combinations
+    shopper.py     prompts written with held-out words and typos, and refused prompts
     report.py      ``evaluate_samples`` and its printed report
     judges.py      validation judges a recipe attaches to a model (e.g. the FID of its samples)
     samples.py     the one .npz sample file (write and read)

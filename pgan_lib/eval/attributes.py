@@ -14,16 +14,21 @@ import torch
 from ..data.attributes import FIT_WORDS, SHADE_WORDS, fit_of, shade_of
 from ..data.catalog import CATEGORIES, COLOURS, PATTERNS
 from ..data.fashion_mnist import CLASS_NAMES
+from ..data.lexicon import FASHION_FIT_LEXICON, FASHION_PRODUCT_WORDS, FASHION_SHADE_LEXICON
 from ..text import split_words
 from .features import EXTRACTORS, Extracted, FeatureExtractor, shipped_extractor
 
 
-def _vocabulary(dataset: str) -> dict[str, list[str]]:
-    """Words a prompt may use, per attribute, in the order of the attribute's value indices."""
+def _vocabulary(dataset: str) -> dict[str, list[tuple[str, ...]]]:
+    """Phrases a prompt may use, per attribute, in the order of the attribute's value indices
+    (Fashion-MNIST: the kit's word and the training lexicon's, e.g. dark, black, charcoal, navy)."""
     if dataset == "fashion-mnist":
-        return {"label": list(CLASS_NAMES), "shade": list(SHADE_WORDS), "fit": list(FIT_WORDS)}
+        return {"label": [(c, *w) for c, w in zip(CLASS_NAMES, FASHION_PRODUCT_WORDS)],
+                "shade": [(s, *w) for s, w in zip(SHADE_WORDS, FASHION_SHADE_LEXICON)],
+                "fit": [(f, *w) for f, w in zip(FIT_WORDS, FASHION_FIT_LEXICON)]}
     if dataset == "catalog":
-        return {"category": list(CATEGORIES), "colour": list(COLOURS), "pattern": list(PATTERNS)}
+        return {"category": [(w,) for w in CATEGORIES], "colour": [(w,) for w in COLOURS],
+                "pattern": [(w,) for w in PATTERNS]}
     raise ValueError(f"no prompt vocabulary for dataset {dataset!r}")
 
 
@@ -40,14 +45,15 @@ def _find(words: list[str], phrase: str) -> bool:
 def requested_attributes(prompts: Sequence[str], dataset: str = "fashion-mnist") -> dict[str, torch.Tensor]:
     """What each prompt asks for: {attribute: value index (N,)}, -1 where the prompt names none (or two).
 
-    e.g. "a dark slim ankle boot" -> label 9 ("ankle boot"), shade 0 ("dark"), fit 0 ("slim").
+    e.g. "a dark slim ankle boot" -> label 9 ("ankle boot"), shade 0 ("dark"), fit 0 ("slim");
+    "a charcoal skinny jumper" -> label 2, shade 0, fit 0 (words of ``pgan_lib.data.lexicon``).
     """
     vocab = _vocabulary(dataset)
     out = {name: torch.full((len(prompts),), -1, dtype=torch.long) for name in vocab}
     for i, prompt in enumerate(prompts):
         words = split_words(str(prompt))
         for name, values in vocab.items():
-            hits = [j for j, v in enumerate(values) if _find(words, v)]
+            hits = [j for j, phrases in enumerate(values) if any(_find(words, v) for v in phrases)]
             if len(hits) == 1:
                 out[name][i] = hits[0]
     return out

@@ -40,10 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.attributes import FIT_WORDS, SHADE_WORDS, TEMPLATES, describe_fashion
+from ..data.attributes import TEMPLATES, describe_fashion
 from ..data.base import ProductData
 from ..data.batches import Batch
 from ..data.catalog import CATEGORIES, COLOURS, PATTERNS, TRAIN_TEMPLATES, describe
+from ..data.lexicon import fashion_word_choices
 from ..text import TextCondition, TextEncoder, TextEncoderConfig
 from .base import KitModel, TrainingContext
 from .classifier import random_shift_flip
@@ -67,6 +68,7 @@ class CLIPConfig:
     shift: int = 2                  # image augmentation: random shifts of up to this many pixels
     rephrase: bool = True           # re-phrase descriptions with random training templates
     weight_decay: float = 0.01
+    subword_buckets: int = 0        # character n-gram buckets of the text encoder (0: none; see pgan_lib.text.subword)
 
     def __post_init__(self) -> None:
         down_steps(self.size)
@@ -74,7 +76,7 @@ class CLIPConfig:
 
     def text_config(self) -> TextEncoderConfig:
         return TextEncoderConfig(vocab=self.vocab, max_len=self.max_len, d_model=self.d_model, n_layers=self.n_layers,
-                                 n_heads=self.n_heads, embed_dim=self.embed_dim)
+                                 n_heads=self.n_heads, embed_dim=self.embed_dim, subword_buckets=self.subword_buckets)
 
 
 class ImageEncoder(nn.Module):
@@ -210,21 +212,29 @@ def retrieval_recall(query: torch.Tensor, candidates: torch.Tensor, keys: torch.
 # -- re-phrasing descriptions --------------------------------------------------------------------
 
 
+#: Phrasings per Fashion-MNIST item for CLIP training (each template twice, with other lexicon words).
+FASHION_REPHRASINGS = 10
+
+
 def rephrasings(data) -> list[list[str]] | None:
-    """Every training phrasing of every item: T lists (one per training template) of N descriptions.
+    """Every training phrasing of every item: T lists of N descriptions.
 
     The catalogue and Fashion-MNIST describe items from their attributes with
-    a few templates; this writes each item with every *training* template. Other
-    data (a folder of photos) have no rules, so None.
+    a few templates; this writes each catalogue item with every *training*
+    template, and each Fashion-MNIST item ``FASHION_REPHRASINGS`` times, cycling
+    through the templates with words drawn from the training lexicon
+    (``pgan_lib.data.lexicon``). Other data (a folder of photos) have no rules, so None.
     """
     if data.name == "catalog":
         cat, col, pat = (data.attributes[k].tolist() for k in ("category", "colour", "pattern"))
         return [[describe(CATEGORIES[a], COLOURS[b], PATTERNS[c], template=t) for a, b, c in zip(cat, col, pat)]
                 for t in TRAIN_TEMPLATES]
     if data.name == "fashion-mnist":
-        cls, shade, fit = data.labels.tolist(), data.attributes["shade"].tolist(), data.attributes["fit"].tolist()
-        return [[describe_fashion(data.class_names[a], SHADE_WORDS[b], FIT_WORDS[c], t) for a, b, c in zip(cls, shade, fit)]
-                for t in range(len(TEMPLATES))]
+        out = []
+        for k in range(FASHION_REPHRASINGS):      # template k mod 5, class/shade/fit words drawn anew each time
+            cls, shade, fit = fashion_word_choices(data.labels, data.attributes["shade"], data.attributes["fit"], seed=k)
+            out.append([describe_fashion(a, b, c, k % len(TEMPLATES)) for a, b, c in zip(cls, shade, fit)])
+        return out
     return None
 
 

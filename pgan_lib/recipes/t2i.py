@@ -4,9 +4,10 @@
     t2i-catalog  / t2i-fashion    text-conditioned GAN on the frozen CLIP   -> checkpoints/catalog-t2i, fashion-t2i
     cvae-fashion-clip             conditional VAE on the same frozen text encoder -> checkpoints/cvae-fashion-clip
 
-A t2i recipe needs its pre-trained CLIP: the shipped one when it is present
-and verified, else the ``best`` checkpoint of ``runs/clip-<data>-<mode>``, else
-it trains the CLIP recipe first (in the same mode).
+A t2i recipe needs its pre-trained CLIP: the shipped one when it is present,
+verified and knows every word of the training descriptions, else the ``best``
+checkpoint of ``runs/clip-<data>-<mode>``, else it trains the CLIP recipe first
+(in the same mode).
 """
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from pathlib import Path
 from .. import pretrained
 from ..config import ModeSettings
 from ..data.base import ProductData
-from ..models.base import load_model
+from ..models.base import KitModel, load_model
 from ..models.clip import CLIP, CLIPConfig
 from ..models.t2i import TextToImageGAN
 from ..models.vae import VAE
-from ..text import TextTokenizer
+from ..text import TextTokenizer, normalise
 from ..train import TrainConfig
 from . import Recipe, register, run_recipe
 from .vae import VAE_FULL, VAE_QUICK
@@ -37,7 +38,7 @@ _CLIP_FULL = TrainConfig(max_steps=600, batch_size=256, lr=2e-3, log_every=25, v
 def _clip(train: ProductData, mode: ModeSettings) -> CLIP:
     vocab = TextTokenizer.build(train.descriptions).vocab
     return CLIP(CLIPConfig(channels=train.channels, size=train.size, image_width=16, embed_dim=64, vocab=vocab,
-                           max_len=16, d_model=64, n_layers=2, n_heads=4))
+                           max_len=16, d_model=64, n_layers=2, n_heads=4, subword_buckets=2048))
 
 
 register(Recipe("clip-catalog", "mini CLIP (CNN + 2-layer Transformer, symmetric InfoNCE) on catalogue descriptions",
@@ -46,16 +47,33 @@ register(Recipe("clip-fashion", "mini CLIP (CNN + 2-layer Transformer, symmetric
                 "fashion-mnist", _clip, _CLIP_QUICK, _CLIP_FULL))
 
 
-def pretrained_clip(source: str, mode: ModeSettings) -> CLIP:
-    """The pre-trained CLIP for ``source``: shipped, else a finished run, else trained now."""
+def _reads(clip: KitModel, train: ProductData | None) -> bool:
+    """Does ``clip`` know every word of the training descriptions (the first 5000)? A CLIP trained on
+    older descriptions (before the shopper lexicon) does not, and would read new words as <unk>."""
+    if train is None or not isinstance(clip, CLIP):
+        return True
+    tok = clip.tokenizer
+    return all(w in tok.index or w in tok.synonym_of for d in train.descriptions[:5000] for w in normalise(d))
+
+
+def pretrained_clip(source: str, mode: ModeSettings, train: ProductData | None = None) -> CLIP:
+    """The pre-trained CLIP for ``source``: shipped, else a finished run, else trained now.
+
+    With ``train``, a CLIP that does not know the training descriptions' words is passed over."""
     name, recipe = CLIPS[source]
-    if pretrained.available(name):
-        model = pretrained.load(name)
-    elif (run := Path("runs") / f"{recipe}-{mode.name}" / "best.json").exists():
-        print(f"{name}: not shipped; using {run.with_suffix('')}")
+    run = Path("runs") / f"{recipe}-{mode.name}" / "best.json"
+    shipped = pretrained.load(name) if pretrained.available(name) else None
+    if shipped is not None and not _reads(shipped, train):
+        print(f"{name}: the shipped CLIP does not know all words of the training descriptions "
+              "(it predates them); using a run of its recipe instead.")
+        shipped = None
+    if shipped is not None:
+        model = shipped
+    elif run.exists() and _reads(load_model(run.with_suffix("")), train):
+        print(f"{name}: not shipped (or older); using {run.with_suffix('')}")
         model = load_model(run)
     else:
-        print(f"{name}: not shipped and no finished run; training recipe {recipe} first.")
+        print(f"{name}: not shipped and no finished run that fits; training recipe {recipe} first.")
         model, _ = run_recipe(recipe, mode=mode.name, resume=True)   # a run killed earlier is continued
     assert isinstance(model, CLIP), f"{name} is a {model.arch}, not a CLIP"
     return model
@@ -74,7 +92,7 @@ _T2I_FULL_CATALOG = replace(_T2I_FULL, max_steps=4500)
 def _t2i(source: str, g_width: int):
     def build(train: ProductData, mode: ModeSettings) -> TextToImageGAN:
         full = mode.name == "full"
-        clip = pretrained_clip(source, mode)
+        clip = pretrained_clip(source, mode, train)
         return TextToImageGAN.from_clip(clip, latent_dim=64, cond_dim=64, g_width=g_width, d_width=64,
                                         kl_weight=0.02, diversity_weight=0.05, match_weight=0.0, diffaug="",
                                         beta1=0.0, beta2=0.999, lr_d_scale=1.0, ema_decay=0.999,
@@ -84,7 +102,7 @@ def _t2i(source: str, g_width: int):
 
 def _cvae_clip(train: ProductData, mode: ModeSettings) -> VAE:
     """The conditional VAE of notebook 02 with the CLIP's frozen Transformer in place of its bag of words."""
-    clip = pretrained_clip("fashion-mnist", mode)
+    clip = pretrained_clip("fashion-mnist", mode, train)
     return VAE.from_text_encoder(clip.text_encoder, channels=train.channels, size=train.size, latent_dim=16)
 
 

@@ -1,6 +1,7 @@
 """Text: the one tokeniser, the Transformer text encoder, and the condition interface every conditional model uses.
 
     tokenizer.py   normalise, TextTokenizer (words -> ids), TextWarning
+    subword.py     character n-grams, hashing, SubwordReader (an unknown word -> the known word it is read as)
     encoder.py     TextEncoder (ids -> word and sentence vectors)
     condition.py   ConditionEncoder and its kinds: LabelEncoder, BagOfWordsEncoder, TextCondition
 """

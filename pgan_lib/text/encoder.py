@@ -1,6 +1,6 @@
 """From token ids to vectors: a small Transformer text encoder.
 
-**Encode** with ``TextEncoder``: token and position embeddings, a few
+**Encode** with ``TextEncoder``: token (optionally plus sub-word) and position embeddings, a few
 Transformer blocks of masked self-attention ("Attention Is All You Need",
 Vaswani et al. 2017), giving one vector per word (*word embeddings*) and
 their masked mean, projected, as one vector per description (*sentence
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .subword import MIN_SIMILARITY_LEARNED, NGRAM_MAX, NGRAM_MIN, SubwordReader, bucket_table
 from .tokenizer import TextTokenizer
 
 
@@ -27,10 +28,13 @@ class TextEncoderConfig:
     mlp_ratio: int = 4         # hidden width of each block's MLP = mlp_ratio * d_model
     embed_dim: int = 64        # size of the sentence embedding
     dropout: float = 0.0
+    subword_buckets: int = 0   # hash buckets of character n-gram vectors (0: no sub-words, as in older checkpoints)
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
+        if self.subword_buckets < 0:
+            raise ValueError(f"subword_buckets must be 0 (off) or positive, got {self.subword_buckets}")
 
 
 class SelfAttention(nn.Module):
@@ -93,7 +97,8 @@ def masked_mean(words: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
 class TextEncoder(nn.Module):
     """Token ids (N, L) -> word embeddings (N, L, d_model) and a sentence embedding (N, embed_dim).
 
-        h_0 = E_token[ids] + E_position[0..L-1]
+        x_w = E_token[w] (+ s(w) with sub-words: the mean of w's character n-gram vectors, see ``subword``)
+        h_0 = x_ids + E_position[0..L-1]
         h_l = Block_l(h_{l-1}),  l = 1..n_layers          (words attend to every word, never to padding)
         words    = LN(h_L)
         sentence = W (sum_i m_i words_i / sum_i m_i)      m_i = 1 for a word, 0 for padding
@@ -114,13 +119,45 @@ class TextEncoder(nn.Module):
         self.proj = nn.Linear(c.d_model, c.embed_dim)
         nn.init.normal_(self.token_embed.weight, 0.0, 0.02)
         nn.init.normal_(self.pos_embed, 0.0, 0.02)
+        if c.subword_buckets:
+            b = c.subword_buckets
+            self.ngram_embed = nn.Embedding(b + 1, c.d_model, padding_idx=b)                # (B + 1, d), row B = none
+            nn.init.normal_(self.ngram_embed.weight, 0.0, 0.02)
+            with torch.no_grad():
+                self.ngram_embed.weight[b].zero_()
+            # n-gram buckets of every vocabulary word (V, G), derived from the vocabulary: not saved
+            self.register_buffer("vocab_ngrams", bucket_table(self.tokenizer.vocab, b), persistent=False)
+            self.tokenizer.set_reader(SubwordReader(self.tokenizer.vocab, self.subword_vectors,
+                                                    min_similarity=MIN_SIMILARITY_LEARNED, center=True))
+
+    def subword_vectors(self, words: list[str]) -> torch.Tensor:
+        """s(w) (M, d_model): the mean of each word's n-gram vectors (needs ``subword_buckets`` > 0)."""
+        b = self.config.subword_buckets
+        if not b:
+            raise ValueError("this text encoder has no sub-word vectors (subword_buckets=0: it was made before "
+                             "them); its tokeniser compares n-gram sets instead")
+        table = bucket_table(words, b, NGRAM_MIN, NGRAM_MAX, skip=0).to(self.ngram_embed.weight.device)
+        return self._mean_ngrams(table)
+
+    def _mean_ngrams(self, table: torch.Tensor) -> torch.Tensor:
+        """(M, G) bucket ids padded with B -> (M, d_model) mean n-gram vectors (zeros for a row without any)."""
+        keep = (table != self.config.subword_buckets).unsqueeze(-1).float()         # (M, G, 1)
+        return (self.ngram_embed(table) * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+
+    def token_vectors(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(N, L) ids -> (N, L, d_model) input word vectors: E[w], plus s(w) with sub-words."""
+        x = self.token_embed(tokens)                                                    # (N, L, d)
+        if self.config.subword_buckets:
+            table: torch.Tensor = self.vocab_ngrams                                     # type: ignore[assignment]
+            x = x + self._mean_ngrams(table)[tokens]                                     # (V, d) -> (N, L, d)
+        return x
 
     def word_embeddings(self, tokens: torch.Tensor) -> torch.Tensor:
         """(N, L) ids -> (N, L, d_model) contextual word vectors (rows at padding positions are meaningless)."""
         if tokens.shape[1] > self.config.max_len:
             raise ValueError(f"token tensor has {tokens.shape[1]} positions; this encoder reads at most {self.config.max_len}")
         keep = tokens != 0                                                # (N, L) True at words
-        h = self.token_embed(tokens) + self.pos_embed[: tokens.shape[1]]  # (N, L, d)
+        h = self.token_vectors(tokens) + self.pos_embed[: tokens.shape[1]]  # (N, L, d)
         for block in self.blocks:
             h = block(h, keep)
         return self.ln(h)

@@ -7,13 +7,17 @@ A description such as "A red, striped T-shirt!" goes through two steps here
    typographic dashes -> "-"), everything is lower-cased, punctuation splits
    words, and common variants are mapped together the way a shopper expects:
 
-   - hyphenation:  "t-shirt", "tshirt" and "t shirt" all become ``tshirt``;
+   - hyphenation:  "t-shirt", "tshirt" and "t shirt" all become ``tshirt`` (a hyphenated word
+     within one edit of a compound is kept whole too: "t-shirl" -> ``tshirl``, read below);
      other hyphenated words are split ("slim-fit" -> "slim fit");
    - number:       plurals become singular ("sandals" -> ``sandal``,
      "dresses" -> ``dress``, "trousers" -> ``trouser``);
    - synonyms:     a word the vocabulary does not know is replaced by a
      synonym it does know ("tee" -> ``tshirt``, "sweater" -> ``pullover``,
-     "gray" -> ``grey``), see ``SYNONYMS``.
+     "gray" -> ``grey``), see ``SYNONYMS``;
+   - sub-words:    any other unknown word is read as the known word nearest to it by
+     character n-grams ("sneekers" -> ``sneaker``, "coaat" -> ``coat``), when one is close
+     enough (``pgan_lib.text.subword``); a ``TextWarning`` names every word read that way.
 
 2. **Look up** every word in a vocabulary built from the training
    descriptions (``TextTokenizer.build``). Id 0 is padding, id 1 ``<unk>``,
@@ -25,6 +29,8 @@ What happens with awkward input (``TextTokenizer.encode``):
 
     empty text, or only punctuation / symbols   ValueError ("describe the product ...")
     only unknown words                          ValueError naming them and the closest known words
+    a misspelt or derived word                  read as the nearest known word by sub-words; a TextWarning
+                                                says "'sneeker' read as 'sneaker'"
     some unknown words                          left out (unknown="drop", the default) or read as
                                                 <unk> (unknown="unk"); either way a TextWarning names them
     more than max_len words                     the first max_len words are kept; a TextWarning says so
@@ -51,6 +57,8 @@ from typing import Iterable, Sequence
 
 import torch
 
+from .subword import SubwordReader, within_one_edit
+
 PAD, UNK = "<pad>", "<unk>"
 
 # ----------------------------------------------------------------------------- normalisation
@@ -69,7 +77,7 @@ SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("coat", "jacket", "parka", "overcoat"),
     ("sandal", "flipflop", "slider"),
     ("shirt", "blouse"),
-    ("sneaker", "trainer", "sneeker", "runner"),
+    ("sneaker", "trainer", "runner"),
     ("bag", "handbag", "purse", "tote"),
     ("boot", "bootie", "booty"),
     ("mug", "cup"),
@@ -125,12 +133,18 @@ def normalise(text: str) -> list[str]:
     >>> normalise("Two T-Shirts & a pair of slim-fit trousers")
     ['two', 'tshirt', 'a', 'pair', 'of', 'slim', 'fit', 'trouser']
     """
+    return [w for w, _ in normalise_written(text)]
+
+
+def normalise_written(text: str) -> list[tuple[str, str]]:
+    """(normalised word, word as written after folding and compounding) for every word of ``text``:
+    ``normalise`` with the plural forms kept beside ("booties" -> ("booty", "booties"))."""
     if not isinstance(text, str):
         raise TypeError(f"a description must be a string, got {type(text).__name__}")
     words: list[str] = []
     for token in _WORD.findall(fold_to_ascii(text)):
         joined = token.replace("-", "")
-        if "-" in token and singular(joined) not in COMPOUNDS:
+        if "-" in token and not any(within_one_edit(singular(joined), c) for c in COMPOUNDS):
             words.extend(token.split("-"))        # "slim-fit" -> "slim", "fit"
         else:
             words.append(joined)                  # "t-shirt" -> "tshirt"
@@ -143,7 +157,7 @@ def normalise(text: str) -> list[str]:
         else:
             out.append(words[i])
             i += 1
-    return [singular(w) for w in out]
+    return [(singular(w), w) for w in out]
 
 
 def split_words(text: str) -> list[str]:
@@ -178,6 +192,10 @@ class TextTokenizer:
         self.vocab: tuple[str, ...] = tuple(words)
         self.index = {w: i for i, w in enumerate(self.vocab)}
         self.max_len = max_len
+        # Unknown word -> the known word it is read as, by sub-words (None: nothing close); see ``subword``.
+        # An encoder with learned sub-word vectors replaces ``reader`` with one that uses them.
+        self.reader = SubwordReader(self.vocab)
+        self._read_as: dict[tuple[str, str], tuple[str, float, str] | None] = {}
         # Variant -> the first word of its synonym group that this vocabulary knows.
         self.synonym_of: dict[str, str] = {}
         for group in SYNONYMS:
@@ -196,20 +214,42 @@ class TextTokenizer:
         counts = Counter(w for t in texts for w in normalise(t))
         return cls([w for w, n in counts.most_common() if n >= min_count], max_len=max_len)
 
+    def set_reader(self, reader: SubwordReader) -> None:
+        """Read unknown words with ``reader`` from now on (forgets the words read so far)."""
+        self.reader = reader
+        self._read_as = {}
+
+    def read_as(self, word: str, written: str | None = None) -> tuple[str, float, str] | None:
+        """(known word, cosine, how) that the unknown normalised ``word`` (``written`` before singular) is read
+        as, or None (see ``subword``)."""
+        key = (word, written or word)
+        if key not in self._read_as:
+            self._read_as[key] = self.reader.nearest(word, written=written)
+        return self._read_as[key]
+
     def words(self, text: str) -> list[str]:
-        """Normalised words with synonyms mapped to known words (what the model reads, before ids).
+        """Normalised words with synonyms and sub-word matches mapped to known words (what the model reads).
 
         A synonym that repeats the word before it is dropped ("polka dots" -> "dotted", not "dotted dotted").
         """
-        out: list[str] = []
-        for w in normalise(text):
+        return [w for w, _ in self.readings(text)]
+
+    def readings(self, text: str) -> list[tuple[str, str]]:
+        """(word read, word written) for every normalised word of ``text``; they differ where a synonym or
+        a sub-word match replaced the written word, and an unknown word is read as itself."""
+        out: list[tuple[str, str]] = []
+        for w, written in normalise_written(text):
             if w in self.index:
-                out.append(w)
-            elif w in self.synonym_of:
-                if not out or out[-1] != self.synonym_of[w]:
-                    out.append(self.synonym_of[w])
-            else:
-                out.append(w)
+                out.append((w, w))
+                continue
+            known = self.synonym_of.get(w)
+            if known is None:
+                match = self.read_as(w, written)
+                known = match[0] if match else None
+            if known is None:
+                out.append((w, w))
+            elif not out or out[-1][0] != known:
+                out.append((known, w))
         return out
 
     def unknown_words(self, text: str) -> list[str]:
@@ -220,10 +260,23 @@ class TextTokenizer:
         """Known words that look like ``word`` (for error messages)."""
         return difflib.get_close_matches(word, self.vocab[2:], n=n, cutoff=0.6)
 
+    def _relaxed(self, text: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """A description none of whose words is known: short words within one edit of a known word
+        are read as it too (``SubwordReader.nearest(relaxed=True)``), since refusing helps nobody."""
+        raw = dict(normalise_written(text))
+        out = []
+        for read, word in pairs:
+            match = self.reader.nearest(word, relaxed=True, written=raw.get(word))
+            out.append((match[0], word) if match else (read, word))
+        return out
+
     def ids(self, text: str, check: bool = True) -> list[int]:
         """Token ids of one description (no padding). With ``check``, awkward input is handled as documented;
         without it (training data, whose words are all known), unknown words become <unk> silently."""
-        words = self.words(text)
+        pairs = self.readings(text)
+        if check and pairs and all(w not in self.index for w, _ in pairs):
+            pairs = self._relaxed(text, pairs)
+        words = [w for w, _ in pairs]
         if check and not words:
             raise ValueError(f"The description {text!r} has no words the model can read; "
                              "describe the product, e.g. 'a red striped mug'.")
@@ -237,6 +290,11 @@ class TextTokenizer:
                 raise ValueError(f"None of the words of {shown} is known to this model ({', '.join(unknown)}). "
                                  + (hint + " " if hint else "")
                                  + f"Known words include: {', '.join(self.vocab[2:14])}, ...")
+            raw = dict(normalise_written(text))
+            guessed = {raw.get(w, w): k for k, w in pairs if k != w and w not in self.synonym_of}
+            if guessed:
+                warnings.warn(f"{shown}: read by sub-words (spelling): "
+                              + ", ".join(f"{w!r} as {k!r}" for w, k in guessed.items()), TextWarning, stacklevel=3)
             if unknown:
                 how = "left out" if self.unknown == "drop" else "read as <unk>"
                 warnings.warn(f"{shown}: unknown words are {how}: {', '.join(unknown)}", TextWarning, stacklevel=3)

@@ -1,0 +1,185 @@
+"""Sub-words: character n-grams, the unknown-word path of the tokeniser, and the encoder's n-gram vectors."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from pgan_lib.data.attributes import FIT_WORDS, SHADE_WORDS, TEMPLATES, describe_fashion
+from pgan_lib.data.fashion_mnist import CLASS_NAMES
+from pgan_lib.data.lexicon import (
+    FASHION_FIT_LEXICON,
+    FASHION_PRODUCT_WORDS,
+    FASHION_SHADE_LEXICON,
+    HELD_OUT_WORDS,
+    check_lexicon,
+    training_words,
+)
+from pgan_lib.eval.shopper import one_edit_typos, shopper_prompts
+from pgan_lib.text import TextEncoder, TextEncoderConfig, TextTokenizer, TextWarning, normalise, singular
+from pgan_lib.text.subword import FUNCTION_WORDS, bucket_table, char_ngrams, fnv1a, within_one_edit
+
+TEXTS = [describe_fashion(c, s, f, t) for group in FASHION_PRODUCT_WORDS for c in group
+         for s in sum(FASHION_SHADE_LEXICON, ()) for f in ("slim", "baggy") for t in range(len(TEMPLATES))]
+
+
+@pytest.fixture(scope="module")
+def tok() -> TextTokenizer:
+    return TextTokenizer.build(TEXTS)
+
+
+def test_char_ngrams_mark_word_boundaries():
+    assert char_ngrams("tee") == ["<te", "tee", "ee>", "<tee", "tee>", "<tee>"]
+    grams = char_ngrams("sneaker")
+    assert "<sn" in grams and "er>" in grams and "<snea" in grams and all(3 <= len(g) <= 5 for g in grams)
+    assert char_ngrams("a", 3, 5) == ["<a>"]
+
+
+def test_fnv1a_is_the_reference_hash():
+    assert fnv1a("") == 0x811C9DC5 and fnv1a("a") == 0xE40C292C and fnv1a("foobar") == 0xBF9CF968
+
+
+def test_within_one_edit():
+    for a, b in (("sneaker", "sneeker"), ("coat", "coaat"), ("trouser", "trowser"), ("shirt", "shrit"),
+                 ("bag", "ag"), ("dress", "dress")):
+        assert within_one_edit(a, b) and within_one_edit(b, a), (a, b)
+    for a, b in (("coat", "cotta"), ("shirt", "short"[::-1]), ("bag", "bgaa"), ("tee", "tree s")):
+        assert not within_one_edit(a, b), (a, b)
+    typos = one_edit_typos("bag")
+    assert "ag" in typos and "bga" in typos and "bagg" in typos and "bog" in typos and "bag" not in typos
+    assert all(within_one_edit("bag", t) for t in typos)
+
+
+def test_misspelt_words_are_read_as_the_nearest_known_word_with_a_warning(tok):
+    for text, want in (("black sneekers", "black sneaker"), ("coaat", "coat"), ("trowsers", "trouser"),
+                       ("a charcoal jumpr", "a charcoal jumper")):
+        with pytest.warns(TextWarning, match="read by sub-words") as rec:
+            got = tok.decode(tok.encode([text])[0])
+        assert got == want, (text, got)
+        assert any("as '" in str(w.message) for w in rec)
+    with pytest.warns(TextWarning, match="'sneekers' as 'sneaker'"):
+        tok.encode(["sneekers"])
+
+
+def test_words_that_are_not_typos_are_not_guessed(tok):
+    """Function words and short real words next to known words are left out, never read as products."""
+    with pytest.warns(TextWarning, match="left out: the, big"):
+        assert tok.decode(tok.encode(["the big coat"])[0]) == "coat"
+    with pytest.raises(ValueError, match="None of the words"):
+        tok.encode(["qwertyuiop zzzz"])
+
+
+def test_no_one_edit_typo_of_a_product_word_is_refused(tok):
+    """Every one-edit misspelling of every product word, alone, is read (possibly as a guess), never refused."""
+    avoid = FUNCTION_WORDS | training_words("fashion-mnist")
+    checked = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TextWarning)
+        for group in FASHION_PRODUCT_WORDS:
+            for phrase in group:
+                *head, last = phrase.split()
+                for typo in one_edit_typos(last):
+                    if typo in avoid or singular(typo) in avoid or len(typo) < 2:
+                        continue
+                    tok.encode([" ".join(head + [typo])])      # raises ValueError when refused
+                    checked += 1
+    assert checked > 5000
+
+
+def test_unknown_words_away_from_a_one_edit_typo_are_read_by_their_ngrams(tok):
+    reader = tok.reader
+    assert reader.nearest("blackish")[0] == "black" and reader.nearest("blackish")[2] == "sub-words"
+    assert reader.nearest("creamy")[0] == "cream"
+    assert reader.nearest("zzzzzz") is None
+
+
+def test_encoder_adds_ngram_vectors_to_known_words(tok):
+    torch.manual_seed(0)
+    enc = TextEncoder(TextEncoderConfig(vocab=tok.vocab, subword_buckets=256))
+    tokens = tok.encode(["a charcoal skinny jumper"], check=False)
+    i = tok.index["jumper"]
+    row = enc.vocab_ngrams[i]
+    grams = row[row != 256]
+    assert torch.equal(grams, torch.tensor([fnv1a(g) % 256 for g in char_ngrams("jumper")]))
+    want = enc.token_embed.weight[i] + enc.ngram_embed.weight[grams].mean(0)
+    got = enc.token_vectors(tokens)[0, tokens[0].tolist().index(i)]
+    assert torch.allclose(got, want)
+    assert torch.equal(enc.vocab_ngrams[0], torch.full_like(row, 256))               # <pad>: no n-grams
+    assert torch.allclose(enc.subword_vectors(["jumper"])[0], enc.ngram_embed.weight[grams].mean(0))
+    assert tok.reader is not enc.tokenizer.reader and enc.tokenizer.reader.vectors == enc.subword_vectors
+    # the n-gram table is derived from the vocabulary: not part of the saved state
+    assert "vocab_ngrams" not in enc.state_dict() and "ngram_embed.weight" in enc.state_dict()
+
+
+def test_an_encoder_without_subwords_keeps_the_older_state_layout(tok):
+    enc = TextEncoder(TextEncoderConfig(vocab=tok.vocab))
+    assert not any("ngram" in k for k in enc.state_dict())
+    assert bucket_table(["<pad>", "<unk>", "tee"], 64).shape == (3, 6)
+
+
+def test_held_out_words_stay_out_of_training():
+    check_lexicon()
+    train = training_words("fashion-mnist") | training_words("catalog")
+    prompts, requested = shopper_prompts("fashion-mnist", "held-out", per=1)
+    assert len(prompts) == 90 and requested["label"].tolist() == sorted(requested["label"].tolist())
+    for p in prompts:
+        assert any(w not in train for w in normalise(p)), p
+    typos, _ = shopper_prompts("fashion-mnist", "typo", per=1)
+    trained, _ = shopper_prompts("fashion-mnist", "train", per=1)
+    assert sum(a != b for a, b in zip(typos, trained)) >= 80
+
+
+def test_the_lexicon_check_fails_on_a_leaked_word(monkeypatch):
+    leaked = {**HELD_OUT_WORDS, "fashion-mnist": {**HELD_OUT_WORDS["fashion-mnist"],
+                                                   "label": {2: ("jumper",)}}}
+    monkeypatch.setattr("pgan_lib.data.lexicon.HELD_OUT_WORDS", leaked)
+    with pytest.raises(AssertionError, match="jumper"):
+        check_lexicon()
+
+
+def test_kit_words_still_name_every_value():
+    assert [t[0] for t in FASHION_SHADE_LEXICON] == list(SHADE_WORDS)
+    assert [t[0] for t in FASHION_FIT_LEXICON] == list(FIT_WORDS)
+    assert [t[0] for t in FASHION_PRODUCT_WORDS] == list(CLASS_NAMES)
+
+
+def test_refusals_lists_only_unreadable_prompts_and_a_clip_with_subwords_round_trips(tmp_path):
+    """``eval.shopper.refusals`` on a tiny text-to-image GAN whose CLIP has sub-word vectors; the n-gram
+    vectors are saved with the checkpoint and the reloaded model reads typos the same way."""
+    from pgan_lib.eval.shopper import refusals
+    from pgan_lib.models.base import load_model
+    from pgan_lib.models.clip import CLIP, CLIPConfig
+    from pgan_lib.models.t2i import TextToImageGAN
+
+    torch.manual_seed(0)
+    vocab = TextTokenizer.build(["a red striped mug", "a blue dotted handbag"]).vocab
+    clip = CLIP(CLIPConfig(image_width=4, embed_dim=8, vocab=vocab, d_model=8, n_heads=2, n_layers=1,
+                           subword_buckets=64))
+    gan = TextToImageGAN.from_clip(clip, latent_dim=8, cond_dim=8, g_width=8, d_width=8)
+    assert [p for p, _ in refusals(gan, ["blorp zibble", "a red mug", "a bleu mugg", "handbga"])] == ["blorp zibble"]
+    from pgan_lib.checkpoint import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "t2i", {f"model/{k}": v for k, v in gan.state_dict().items()},
+                           {"arch": gan.arch, "config": gan.config_dict(), "step": 0})
+    again = load_model(path)
+    assert torch.equal(again.clip.text_encoder.ngram_embed.weight, gan.clip.text_encoder.ngram_embed.weight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TextWarning)
+        assert torch.equal(again.sample(2, prompts="a bleu mugg", seed=1), gan.sample(2, prompts="a blue mug", seed=1))
+
+
+def test_a_clip_that_predates_the_lexicon_is_not_reused_by_the_t2i_recipes():
+    """The t2i recipes pass over a (shipped) CLIP whose vocabulary lacks words of the training descriptions."""
+    from types import SimpleNamespace
+
+    from pgan_lib.models.clip import CLIP, CLIPConfig
+    from pgan_lib.recipes.t2i import _reads
+
+    train = SimpleNamespace(descriptions=["a charcoal skinny jumper", "a dark slim pullover"])
+    old = CLIP(CLIPConfig(image_width=4, embed_dim=8, d_model=8, n_heads=2, n_layers=1,
+                          vocab=TextTokenizer.build(["a dark slim pullover"]).vocab))
+    new = CLIP(CLIPConfig(image_width=4, embed_dim=8, d_model=8, n_heads=2, n_layers=1,
+                          vocab=TextTokenizer.build(train.descriptions).vocab))
+    assert not _reads(old, train) and _reads(new, train)
+    assert _reads(old, SimpleNamespace(descriptions=["a dark jumper"]))     # "jumper" via the synonym table
