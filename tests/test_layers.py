@@ -23,13 +23,14 @@ LAYERS = (
     ("pgan_lib.classroom", 0),
     ("pgan_lib.data", 1),
     ("pgan_lib.text", 2),
-    ("pgan_lib.models", 3), ("pgan_lib.attacks", 3), ("pgan_lib.defenses", 3), ("pgan_lib.watermark", 3),
+    ("pgan_lib.models", 3), ("pgan_lib.models.progan", 3),
+    ("pgan_lib.attacks", 3), ("pgan_lib.defenses", 3), ("pgan_lib.watermark", 3),
     ("pgan_lib.train", 4), ("pgan_lib.pretrained", 4), ("pgan_lib.doctor", 4), ("pgan_lib.acceleration", 4),
     ("pgan_lib.distributed", 4), ("pgan_lib.profiling", 4),
     ("pgan_lib.eval", 5),
     ("pgan_lib.explore", 6), ("pgan_lib.gan_demos", 6),
-    ("pgan_lib.recipes", 7),
-    ("pgan_lib.course", 8),
+    ("pgan_lib.recipes", 7), ("pgan_lib.recipes.progan", 7),
+    ("pgan_lib.course", 8), ("pgan_lib.course.progan", 8),
     ("pgan_lib.cli", 9),
 )
 

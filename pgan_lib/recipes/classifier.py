@@ -1,7 +1,8 @@
 """Recipes for the kit's product classifiers (the feature extractors of notebook 09).
 
 ``classifier-fashion`` made ``checkpoints/fashion-classifier``;
-``classifier-catalog`` made ``checkpoints/catalog-classifier``.
+``classifier-catalog`` made ``checkpoints/catalog-classifier``;
+``classifier-catalog64`` made ``checkpoints/catalog64-classifier`` (the yardstick of the 64x64 generators).
 """
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ _FULL_FASHION = TrainConfig(max_steps=5000, batch_size=128, lr=3e-3, log_every=5
 # The rendered catalogue is easy: every head reaches 100% validation accuracy within a few hundred steps.
 _FULL_CATALOG = TrainConfig(max_steps=1500, batch_size=128, lr=3e-3, log_every=50, val_every=250, checkpoint_every=250,
                             early_stop_metric="val_acc", early_stop_mode="max", patience=2, lr_schedule="cosine")
+# At 64x64 the first block is narrower and one more conv block (and pooling step) keeps the flattened features at
+# 64 * 8 * 8, so a step costs about what a 32x32 one does at the same batch; the catalogue is easy at any resolution,
+# so a short run suffices.
+_FULL_CATALOG64 = TrainConfig(max_steps=400, batch_size=32, lr=3e-3, log_every=25, val_every=100, checkpoint_every=100,
+                              early_stop_metric="val_acc", early_stop_mode="max", patience=2, lr_schedule="cosine")
+CATALOG64_WIDTHS = (8, 16, 32, 64)
 
 
 def _fashion(train: ProductData, mode: ModeSettings) -> Classifier:
@@ -39,7 +46,8 @@ def _catalog(train: ProductData, mode: ModeSettings) -> Classifier:
     sizes = tuple(len(train.attribute_values[h]) for h in CATALOG_HEADS)
     names = tuple(v for h in CATALOG_HEADS for v in train.attribute_values[h])
     # No flips: the catalogue always draws a product facing the same way (mug handles, sneaker toes).
-    return Classifier(ClassifierConfig(channels=3, size=train.size, widths=(16, 32, 64), feature_dim=128,
+    widths = CATALOG64_WIDTHS if train.size == 64 else (16, 32, 64)
+    return Classifier(ClassifierConfig(channels=3, size=train.size, widths=widths, feature_dim=128,
                                        heads=CATALOG_HEADS, head_sizes=sizes, value_names=names, flip=False))
 
 
@@ -47,6 +55,8 @@ register(Recipe("classifier-fashion", "small CNN classifier on Fashion-MNIST (th
                 "fashion-mnist", _fashion, _QUICK, _FULL_FASHION))
 register(Recipe("classifier-catalog", "small CNN with category/colour/pattern heads on the colour catalogue",
                 "catalog", _catalog, _QUICK, _FULL_CATALOG, size=32))
+register(Recipe("classifier-catalog64", "small CNN with category/colour/pattern heads on the 64x64 colour catalogue "
+                "(the yardstick of the 64x64 generators)", "catalog", _catalog, _QUICK, _FULL_CATALOG64, size=64))
 
 
 def export_classifier(run_dir: str | Path, name: str, console_log: str | Path | None = None,
