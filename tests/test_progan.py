@@ -248,7 +248,9 @@ def test_conditional_and_unconditional_shapes_and_samples():
     with pytest.raises(ValueError, match="conditional"):
         model.sample(2)
     uncond = ProGAN(_cfg(cond="none"))
-    assert uncond.sample(3, seed=0).shape == (3, 3, 4, 4)    # not grown yet: 4x4
+    assert uncond.sample(3, seed=0, resolution=4).shape == (3, 3, 4, 4)    # not grown yet: 4x4 ...
+    torch.testing.assert_close(uncond.sample(3, seed=0),                     # ... shown at the final size
+                               F.interpolate(uncond.sample(3, seed=0, resolution=4), size=32, mode="nearest"))
     with pytest.raises(ValueError, match="unconditional"):
         uncond.sample(2, labels=1)
     with pytest.raises(ValueError, match="resolution"):
@@ -305,3 +307,4 @@ def test_sampler_export_keeps_the_phase(tiny_data, tmp_path):
     assert isinstance(model, ProGAN) and model.config.generator_only
     assert model.phase.level == 1 and model.phase.alpha == 1.0
     assert model.sample(3, labels=[0, 1, 0], seed=0).shape == (3, 1, 8, 8)
+    assert model.sample(3, labels=[0, 1, 0], seed=0, resolution=4).shape == (3, 1, 4, 4)

@@ -2,7 +2,7 @@
 
 The yardstick is a frozen product classifier shipped with the kit
 (``fashion-classifier`` for Fashion-MNIST, ``catalog-classifier`` for the colour
-catalogue), not ImageNet's InceptionV3: its weights cannot be downloaded here,
+catalogue at 32x32, ``catalog64-classifier`` for it at 64x64), not ImageNet's InceptionV3: its weights cannot be downloaded here,
 and Inception features fit 28x28 grey products poorly. Numbers computed with it
 are therefore *not* comparable with FIDs in papers; they are comparable with
 each other as long as the feature extractor version (printed with every
@@ -30,6 +30,8 @@ from ..train import data_fingerprint
 from . import metrics as M
 
 EXTRACTORS = {"fashion-mnist": "fashion-classifier", "catalog": "catalog-classifier"}
+#: Yardsticks that see a dataset at a higher resolution: (dataset, image side) -> shipped classifier.
+SIZED_EXTRACTORS = {("catalog", 64): "catalog64-classifier"}
 PRIMARY_HEAD = {"fashion-mnist": "label", "catalog": "category"}
 
 
@@ -71,11 +73,12 @@ class FeatureExtractor:
         return cls(model, name, pretrained.SHIPPED[name].sha256)
 
     @classmethod
-    def for_dataset(cls, dataset: str, device: str | torch.device = "cpu") -> "FeatureExtractor":
-        """The shipped classifier that measures ``dataset`` ("fashion-mnist" or "catalog")."""
+    def for_dataset(cls, dataset: str, device: str | torch.device = "cpu", size: int | None = None) -> "FeatureExtractor":
+        """The shipped classifier that measures ``dataset`` ("fashion-mnist" or "catalog"); with ``size``, the one
+        made for images of that side when there is one (64x64 catalogue images: ``catalog64-classifier``)."""
         if dataset not in EXTRACTORS:
             raise ValueError(f"no kit classifier for dataset {dataset!r}; evaluation supports {', '.join(EXTRACTORS)}")
-        return cls.shipped(EXTRACTORS[dataset], device=device)
+        return cls.shipped(SIZED_EXTRACTORS.get((dataset, size or 0), EXTRACTORS[dataset]), device=device)
 
     @classmethod
     def from_model(cls, model: Classifier, name: str = "custom-classifier") -> "FeatureExtractor":

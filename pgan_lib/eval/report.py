@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..images import to_float_images
 from . import metrics as M
 from .attributes import observed_attributes, requested_attributes
 from .features import PRIMARY_HEAD, FeatureExtractor, reference
@@ -37,7 +38,8 @@ def evaluate_samples(images, dataset: str = "fashion-mnist", split: str = "test"
 
     images:   the samples: uint8 (N, H, W, C) as stored in .npz files, or float
               tensors in [0, 1] (N, C, H, W); see ``to_float_images``.
-    dataset:  "fashion-mnist" or "catalog" (picks the real data and the classifier).
+    dataset:  "fashion-mnist" or "catalog" (picks the real data and the classifier; 64x64 catalogue
+              images are measured by ``catalog64-classifier``).
     split:    the real split to compare with (default "test").
     labels:   optional (N,) requested classes, for the conditional accuracy.
     prompts:  optional N descriptions; the class and attribute words in them are
@@ -55,7 +57,8 @@ def evaluate_samples(images, dataset: str = "fashion-mnist", split: str = "test"
     conditional_accuracy, conditional (per attribute), memorisation.
     """
     start = time.perf_counter()
-    extractor = extractor or FeatureExtractor.for_dataset(dataset, device=device)
+    if extractor is None:   # 64x64 catalogue samples are measured by the classifier made for 64x64 images
+        extractor = FeatureExtractor.for_dataset(dataset, device=device, size=to_float_images(images).shape[-1])
     x = extractor.prepare(images)
     if len(x) < max(2, k + 1):
         raise ValueError(f"need at least {max(2, k + 1)} samples to evaluate, got {len(x)}")

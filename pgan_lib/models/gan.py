@@ -84,6 +84,7 @@ class GANConfig:
     loss: str = "hinge"             # one of LOSSES
     d_norm: str = "spectral"        # "spectral" (spectral norm), "batch" (BatchNorm, classic DCGAN) or "none"
     gp_weight: float = 10.0         # lambda of the WGAN-GP gradient penalty
+    drift: float = 0.0              # eps_drift * E[D(x)^2] added to D's loss (Karras et al. 2017 use 0.001 with WGAN-GP)
     d_steps: int = 1                # D steps per G step; the batch is split into this many D minibatches
     beta1: float = 0.0              # Adam betas of both optimisers
     beta2: float = 0.999
@@ -454,6 +455,8 @@ class GAN(GeneratorModel):
         for real_k, fake_k, cond_k in zip(real.chunk(c.d_steps), fake.detach().chunk(c.d_steps), conds):
             f_real, f_fake, class_logits = self._d_pair(real_k, fake_k, cond_k)
             loss_d = d_loss(c.loss, f_real, f_fake)
+            if c.drift:                                               # keeps D's raw scores near 0
+                loss_d = loss_d + c.drift * f_real.float().pow(2).mean()
             logs = {}
             if class_logits is not None:                              # auxiliary class loss on real images
                 assert cond_k is not None                              # the auxiliary loss needs labels

@@ -522,16 +522,22 @@ class ProGAN(GeneratorModel):
         return ((out.clamp(-1, 1) + 1) / 2)
 
     def decode_latents(self, z: torch.Tensor, cond_inputs: torch.Tensor | None) -> torch.Tensor:
-        """The sampling contract's hook: images at the current resolution (the final one once trained)."""
-        return self.generate(z, cond_inputs)
+        """The sampling contract's hook: images (N, C, final_res, final_res), the current phase's output
+        nearest-upsampled while the networks are still growing (so a yardstick sees one size all run long)."""
+        x = self.generate(z, cond_inputs)
+        return x if x.shape[-1] == self.config.size else F.interpolate(x, size=self.config.size, mode="nearest")
 
     @torch.no_grad()
     def sample(self, n: int, labels: int | Sequence[int] | torch.Tensor | None = None,
                prompts: str | Sequence[str] | None = None, seed: int | None = None,
                z: torch.Tensor | None = None, resolution: int | None = None) -> torch.Tensor:
-        """The kit's sampling contract (``GeneratorModel.sample``), plus ``resolution``: a lower level's output."""
+        """The kit's sampling contract (``GeneratorModel.sample``): images at the final size; with ``resolution``
+        r, the r x r output of that level's RGB head instead (any r up to the current phase's)."""
         z = self.latents(n, seed, z)
-        return self.generate(z.to(self.device), self.cond_inputs(labels, prompts, n), resolution=resolution)
+        cond = self.cond_inputs(labels, prompts, n)
+        if resolution is None:
+            return self.decode_latents(z.to(self.device), cond)
+        return self.generate(z.to(self.device), cond, resolution=resolution)
 
     @torch.no_grad()
     def sample_all_resolutions(self, n: int, labels: int | Sequence[int] | torch.Tensor | None = None,
@@ -544,8 +550,7 @@ class ProGAN(GeneratorModel):
         """Samples from fixed noise at the current resolution, upsampled to the final size (one class per column)."""
         z = self.fixed_noise[:n]
         cond = None if self.condition is None else self.cond_inputs(labels=[i % self.config.num_classes for i in range(n)])
-        x = self.generate(z, cond)
-        return F.interpolate(x, size=self.config.size, mode="nearest")
+        return self.decode_latents(z, cond)
 
     # -- training ---------------------------------------------------------------------------------
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:

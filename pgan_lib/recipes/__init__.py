@@ -24,7 +24,7 @@ from ..text import TextTokenizer
 from ..train import TrainConfig, Trainer, TrainResult, data_fingerprint
 
 #: The modules that register recipes, one per model family.
-FAMILIES = ("vae", "classifier", "gan", "t2i", "robust", "repair")
+FAMILIES = ("vae", "classifier", "gan", "t2i", "robust", "repair", "progan")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,146 @@
+"""Progressive growing vs a fixed-resolution GAN at 64x64, and minibatch stddev on vs off.
+
+Three runs on the 64x64 colour catalogue, one after the other (one training job at a time):
+
+  progan          progan-catalog64's model, ``--phase-images`` images per phase (9 phases)
+  progan-no-mbstd the same without the minibatch standard deviation feature
+  control         cgan-catalog64's model (the kit's DCGAN at 64x64, same loss, same batch), trained to
+                  the same number of images shown, measured, then resumed (exactly) until it has used
+                  the progressive run's wall-clock time, and measured again
+
+Each generator draws ``--n`` samples (categories cycling through the six) scored in the
+features of the shipped ``catalog64-classifier`` against the whole 64x64 test split: FID,
+category accuracy (by that classifier), precision / recall / density / coverage (k = 5).
+Wall-clock times are of a shared machine (the load average is printed with each run):
+upper bounds, and the equal-wall-clock row inherits their noise.
+
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/progan_compare.py --phase-images 2000
+    python benchmarks/progan_compare.py --table-only     # print the table of the runs already made
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from pgan_lib.data import load_dataset
+from pgan_lib.eval import metrics as M
+from pgan_lib.eval.features import reference, shipped_extractor
+from pgan_lib.models.base import GeneratorModel, draw_samples
+from pgan_lib.models.gan import GAN
+from pgan_lib.models.progan import ProGAN
+from pgan_lib.recipes.progan import BATCH, CONTROL, CONTROL_LR, FEATURE_MODEL, PROGAN_LR, progan_config
+from pgan_lib.train import TrainConfig, Trainer, data_fingerprint
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def train(model, data, out: Path, steps: int, lr: float, recipe: str, resume: bool = False) -> dict:
+    """Train (or continue) a run to ``steps``; returns its steps, seconds and the load average around it."""
+    before = _load()
+    cfg = TrainConfig(max_steps=steps, batch_size=BATCH, lr=lr, seed=0, log_every=50, val_every=10**6,
+                      checkpoint_every=max(1, steps // 4), tensorboard=False, progress=True)
+    torch.manual_seed(0)
+    result = Trainer(cfg, out, data_fingerprint=data_fingerprint(data), recipe=recipe).fit(model, data, resume=resume)
+    return {"steps": result.steps, "seconds": round(result.seconds, 1), "load_before": before, "load_after": _load()}
+
+
+def measure(model: GeneratorModel, n: int, num_classes: int) -> dict[str, float]:
+    """FID, category accuracy and precision/recall/density/coverage of n samples against the 64x64 test split."""
+    ext = shipped_extractor(FEATURE_MODEL)
+    ref = reference(ext, "catalog", "test", k=5)
+    labels = [i % num_classes for i in range(n)]
+    fake = ext(draw_samples(model, n, labels=labels, seed=1))
+    out = {"fid": M.frechet_distance(*M.feature_stats(fake.features), *M.feature_stats(ref.extracted.features))}
+    out["cat_acc"] = M.class_accuracy(fake.predicted("category"), torch.tensor(labels), num_classes)["accuracy"]
+    out.update(M.prdc(ref.extracted.features, fake.features, k=5, real_radii=ref.radii))
+    out["real_images"] = float(len(ref))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--phase-images", type=int, default=2000, help="images shown in each of the 9 growing phases")
+    ap.add_argument("--n", type=int, default=2000, help="samples per generator")
+    ap.add_argument("--out", default="runs/progan-compare", help="folder of the runs and results.json")
+    ap.add_argument("--table-only", action="store_true", help="print the table from results.json")
+    args = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    out = Path(args.out)
+    results_path = out / "results.json"
+    results: dict = json.loads(results_path.read_text()) if results_path.exists() else {}
+
+    def save() -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(results, indent=1))
+
+    if not args.table_only:
+        data = load_dataset("catalog", "train", mode="full", size=64)
+        k = data.num_classes
+        pcfg = progan_config(k, args.phase_images, BATCH)
+        images = pcfg.schedule.total_images()
+        results["setup"] = {"phase_images": args.phase_images, "images_shown": images, "batch": BATCH,
+                            "samples": args.n, "threads": torch.get_num_threads(), "feature_model": FEATURE_MODEL}
+        for name, mbstd in (("progan", True), ("progan-no-mbstd", False)):
+            if name in results:
+                continue
+            torch.manual_seed(0)
+            model = ProGAN(progan_config(k, args.phase_images, BATCH, minibatch_stddev=mbstd))
+            run = train(model, data, out / name, pcfg.schedule.steps_total(), PROGAN_LR, "progan-catalog64"
+                        + ("" if mbstd else "-no-mbstd"))
+            run["params_g"] = sum(p.numel() for p in model.generator.parameters())
+            results[name] = {**run, "images": int(model.images_shown), **measure(model, args.n, k)}
+            save()
+        if "control-equal-images" not in results:
+            torch.manual_seed(0)
+            model = GAN(replace(CONTROL, num_classes=k))
+            steps = images // BATCH
+            run = train(model, data, out / "control", steps, CONTROL_LR, "cgan-catalog64")
+            run["params_g"] = sum(p.numel() for p in model.generator.parameters())
+            results["control-equal-images"] = {**run, "images": steps * BATCH, **measure(model, args.n, k)}
+            save()
+        if "control-equal-time" not in results:
+            first = results["control-equal-images"]
+            per_step = first["seconds"] / first["steps"]
+            steps = max(first["steps"], round(results["progan"]["seconds"] / per_step))
+            torch.manual_seed(0)
+            model = GAN(replace(CONTROL, num_classes=k))
+            run = train(model, data, out / "control", steps, CONTROL_LR, "cgan-catalog64", resume=True)
+            results["control-equal-time"] = {**run, "images": steps * BATCH, **measure(model, args.n, k)}
+            save()
+    print_table(results)
+
+
+def print_table(results: dict) -> None:
+    s = results.get("setup", {})
+    print(f"64x64 catalogue, {s.get('phase_images')} images per growing phase ({s.get('images_shown')} shown), batch "
+          f"{s.get('batch')}, {s.get('samples')} samples per generator, features {s.get('feature_model')}, "
+          f"{s.get('threads')} thread(s)")
+    cols = ("images", "steps", "seconds", "fid", "cat_acc", "precision", "recall", "density", "coverage", "load_before")
+    print(f"{'run':22s}" + "".join(f"{c:>12s}" for c in cols))
+    for name in ("progan", "progan-no-mbstd", "control-equal-images", "control-equal-time"):
+        r = results.get(name)
+        if r is None:
+            continue
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            cells.append(f"{v:>12.3f}" if isinstance(v, float) and c not in ("seconds",) else f"{str(v):>12s}")
+        print(f"{name:22s}" + "".join(cells))
+    if "progan" in results and "control-equal-images" in results:
+        p, c = results["progan"]["fid"], results["control-equal-images"]["fid"]
+        print(f"FID, progressive vs fixed at equal images: {p:.2f} vs {c:.2f} ({100 * (c - p) / c:+.1f}% lower; target >= 10%)")
+    if "progan" in results and "progan-no-mbstd" in results:
+        a, b = results["progan"], results["progan-no-mbstd"]
+        print(f"minibatch stddev on vs off: recall {a['recall']:.3f} vs {b['recall']:.3f}, "
+              f"coverage {a['coverage']:.3f} vs {b['coverage']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
