@@ -246,3 +246,52 @@ def test_06_design():
                 "classifier sees")
     assert_fail(c06.check_design(Design("cvae-fashion", seed=2, prompt="a dark wide pullover")), "vae-fashion")
     assert_fail(c06.check_design({"darker": 1}), "expected a Design")
+
+
+# ----------------------------------------------------------------------------- notebook 10
+
+def _fade_ref(new, old, alpha):
+    return alpha * new + (1 - alpha) * F.interpolate(old, scale_factor=2, mode="nearest")
+
+
+def test_10_fade_in():
+    from pgan_lib.course import progan as c10
+
+    assert_pass(c10.check_fade_in(_fade_ref))
+    assert_not_done(c10.check_fade_in(stub))
+    assert_fail(c10.check_fade_in(lambda n, o, a: (1 - a) * n + a * F.interpolate(o, scale_factor=2)), "wrong image")
+    assert_fail(c10.check_fade_in(lambda n, o, a: a * n + (1 - a) * F.interpolate(o, scale_factor=2, mode="bilinear")),
+                "nearest")
+    assert_fail(c10.check_fade_in(lambda n, o, a: a * F.avg_pool2d(n, 2) + (1 - a) * o), "old resolution")
+    assert_fail(c10.check_fade_in(lambda n, o, a: a * n + a * F.interpolate(o, scale_factor=2)), "1 - alpha")
+    assert_fail(c10.check_fade_in(lambda n, o, a: None), "return")
+
+
+def _mbstd_ref(x, group_size):
+    n, c, h, w = x.shape
+    g = min(group_size, n)
+    y = x.reshape(n // g, g, c, h, w)
+    s = (y.var(1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))
+    return torch.cat([x, s.repeat_interleave(g).view(n, 1, 1, 1).expand(n, 1, h, w)], 1)
+
+
+def test_10_minibatch_stddev():
+    from pgan_lib.course import progan as c10
+
+    assert_pass(c10.check_minibatch_stddev(_mbstd_ref))
+    assert_not_done(c10.check_minibatch_stddev(stub))
+    whole = lambda x, g: torch.cat([x, (x.var(0, unbiased=False) + 1e-8).sqrt().mean().expand(len(x), 1, *x.shape[2:])], 1)  # noqa: E731
+    assert_fail(c10.check_minibatch_stddev(whole), "whole batch")
+    assert_fail(c10.check_minibatch_stddev(lambda x, g: x), "one more channel")
+
+    def unbiased(x, g):
+        n, c, h, w = x.shape
+        s = (x.reshape(n // g, g, c, h, w).var(1, unbiased=True) + 1e-8).sqrt().mean(dim=(1, 2, 3))
+        return torch.cat([x, s.repeat_interleave(g).view(n, 1, 1, 1).expand(n, 1, h, w)], 1)
+    assert_fail(c10.check_minibatch_stddev(unbiased), "population variance")
+
+    def per_pixel(x, g):
+        n, c, h, w = x.shape
+        s = (x.reshape(n // g, g, c, h, w).var(1, unbiased=False) + 1e-8).sqrt().mean(dim=1)   # (N/g, H, W)
+        return torch.cat([x, s.repeat_interleave(g, 0).unsqueeze(1)], 1)
+    assert_fail(c10.check_minibatch_stddev(per_pixel), "one number per group")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 
@@ -9,6 +10,8 @@ import torch
 
 from .. import content_credentials
 from ..classroom import out_of_memory
+from ..eval.attributes import requested_attributes, vocabulary
+from ..eval.features import PRIMARY_HEAD
 from ..eval.samples import save_samples
 from ..images import to_uint8
 from ..models.base import GeneratorModel, draw_samples
@@ -37,8 +40,11 @@ def register(sub) -> None:
     sample.set_defaults(func=sample_command)
 
     gen = sub.add_parser("generate", help="product images for a description, as a PNG grid")
-    gen.add_argument("prompt", help='e.g. "a dark slim ankle boot"')
+    gen.add_argument("prompt", help='e.g. "a dark slim ankle boot"; for a model conditioned on class labels '
+                                    '(e.g. catalog64-progan) the class is read from the description\'s words')
     add_model_args(gen)
+    gen.add_argument("--labels", default=None, help="for a label-conditioned model: the class index to draw "
+                                                    "(instead of reading it from the description)")
     gen.add_argument("--n", type=int_arg(1, 1024), default=16)
     gen.add_argument("--seed", type=seed_arg, default=0)
     gen.add_argument("--out", required=True, help="output PNG (it carries provenance metadata: see `pgan inspect`)")
@@ -103,6 +109,35 @@ def _conditions(args: argparse.Namespace, model: GeneratorModel) -> tuple[list[i
         return [i % cond.num_classes for i in range(args.n)], None, args.n
     raise UserError("this model is conditioned on descriptions: give --prompt TEXT or --prompts FILE")
 
+
+
+def label_for(model: GeneratorModel, prompt: str, labels: str | None) -> int:
+    """The class a label-conditioned model draws for a description: ``--labels K`` when given, else the one
+    class word of the dataset's vocabulary that the description names (the catalogue's categories for colour
+    models, Fashion-MNIST's classes for grey ones). Other words (a colour, a pattern) are reported as not
+    controlled by such a model."""
+    num = model.condition.num_classes
+    if labels is not None:
+        try:
+            k = int(labels)
+        except ValueError:
+            raise UserError(f"--labels must be a class index, got {shown(labels, 40)}") from None
+        if not 0 <= k < num:
+            raise UserError(f"--labels {k} is out of range 0..{num - 1}")
+        return k
+    dataset = "catalog" if getattr(model.config, "channels", 1) == 3 else "fashion-mnist"
+    vocab = vocabulary(dataset)
+    head = PRIMARY_HEAD[dataset]
+    asked = requested_attributes([prompt], dataset)
+    k = int(asked[head][0])
+    if k < 0 or k >= num or len(vocab[head]) != num:
+        raise UserError(f"{shown(repr(prompt), 100)} names no single {head} this model knows ({', '.join(vocab[head])}); "
+                        "name one, or pass --labels K")
+    others = [vocab[a][int(v[0])] for a, v in asked.items() if a != head and int(v[0]) >= 0]
+    if others:
+        print(f"note: this model is conditioned on the {head} only ({vocab[head][k]}); "
+              f"{', '.join(others)} in the description are not controlled")
+    return k
 
 
 def check_prompt(prompt: str) -> None:
@@ -202,11 +237,18 @@ def generate_command(args: argparse.Namespace) -> int:
                         "without it the PNG still carries its provenance metadata")
     model, where = resolve_generator(args)
     cond = getattr(model, "condition", None)
-    if cond is None or cond.kind == "label":
-        raise UserError(f"this {model.arch} model does not read descriptions; use a description-conditioned model "
-                        "(e.g. a checkpoint of the cvae-fashion recipe) or `pgan sample --labels`.")
-    images = sample_images(model, args.n, prompts=[args.prompt] * args.n, seed=args.seed, option="--n")
-    prov = provenance_of(where, args.seed, prompts=[args.prompt])
+    if cond is None:
+        raise UserError(f"this {model.arch} model is unconditional and does not read descriptions; use a "
+                        "conditional model (e.g. --model catalog64-progan) or `pgan sample`.")
+    if cond.kind == "label":
+        label = label_for(model, args.prompt, args.labels)
+        images = sample_images(model, args.n, labels=[label] * args.n, seed=args.seed, option="--n")
+        prov = dataclasses.replace(provenance_of(where, args.seed, labels=[label]), prompt=args.prompt)
+    else:
+        if args.labels is not None:
+            raise UserError("this model reads descriptions, not class labels: drop --labels")
+        images = sample_images(model, args.n, prompts=[args.prompt] * args.n, seed=args.seed, option="--n")
+        prov = provenance_of(where, args.seed, prompts=[args.prompt])
     path = save_grid_png(images, args.out, prov, ncols=min(8, args.n))
     print(f"wrote {args.n} images for {shown(repr(args.prompt), 100)} to {shown(path, 300)} "
           f"(with provenance metadata: `pgan inspect {shown(path, 300)}`)")

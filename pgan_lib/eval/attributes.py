@@ -32,6 +32,11 @@ def _vocabulary(dataset: str) -> dict[str, list[tuple[str, ...]]]:
     raise ValueError(f"no prompt vocabulary for dataset {dataset!r}")
 
 
+def vocabulary(dataset: str) -> dict[str, list[str]]:
+    """The words a prompt may use for ``dataset``, per attribute (value index order)."""
+    return _vocabulary(dataset)
+
+
 def _find(words: list[str], phrase: str) -> bool:
     """Does the word sequence contain ``phrase`` (one or more words), allowing a plural/singular 's'?"""
     target = phrase.split()
