@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="samples per generator")
     ap.add_argument("--out", default="runs/progan-compare", help="folder of the runs and results.json")
     ap.add_argument("--table-only", action="store_true", help="print the table from results.json")
+    ap.add_argument("--skip-equal-time", action="store_true", help="leave out the equal-wall-clock control run")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     out = Path(args.out)
@@ -87,9 +88,10 @@ def main() -> None:
         images = pcfg.schedule.total_images()
         results["setup"] = {"phase_images": args.phase_images, "images_shown": images, "batch": BATCH,
                             "samples": args.n, "threads": torch.get_num_threads(), "feature_model": FEATURE_MODEL}
-        for name, mbstd in (("progan", True), ("progan-no-mbstd", False)):
+
+        def progressive(name: str, mbstd: bool) -> None:
             if name in results:
-                continue
+                return
             torch.manual_seed(0)
             model = ProGAN(progan_config(k, args.phase_images, BATCH, minibatch_stddev=mbstd))
             run = train(model, data, out / name, pcfg.schedule.steps_total(), PROGAN_LR, "progan-catalog64"
@@ -97,6 +99,9 @@ def main() -> None:
             run["params_g"] = sum(p.numel() for p in model.generator.parameters())
             results[name] = {**run, "images": int(model.images_shown), **measure(model, args.n, k)}
             save()
+
+        # order: the main comparison first, then the ablation, then the (longest) equal-wall-clock extension
+        progressive("progan", True)
         if "control-equal-images" not in results:
             torch.manual_seed(0)
             model = GAN(replace(CONTROL, num_classes=k))
@@ -105,7 +110,8 @@ def main() -> None:
             run["params_g"] = sum(p.numel() for p in model.generator.parameters())
             results["control-equal-images"] = {**run, "images": steps * BATCH, **measure(model, args.n, k)}
             save()
-        if "control-equal-time" not in results:
+        progressive("progan-no-mbstd", False)
+        if "control-equal-time" not in results and not args.skip_equal_time:
             first = results["control-equal-images"]
             per_step = first["seconds"] / first["steps"]
             steps = max(first["steps"], round(results["progan"]["seconds"] / per_step))

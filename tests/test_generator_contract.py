@@ -17,6 +17,7 @@ from pgan_lib import pretrained
 from pgan_lib.models.base import REGISTRY, GeneratorModel, draw_samples
 from pgan_lib.models.clip import CLIP, CLIPConfig
 from pgan_lib.models.gan import GAN, GANConfig
+from pgan_lib.models.progan import ProGAN, ProGANConfig
 from pgan_lib.models.t2i import TextToImageGAN
 from pgan_lib.models.vae import VAE, VAEConfig
 from pgan_lib.text import TextTokenizer
@@ -41,6 +42,10 @@ BUILDERS = {
     "gan-description": (lambda: GAN(GANConfig(channels=3, size=32, latent_dim=8, g_width=8, d_width=8,
                                               cond="description", vocab=VOCAB)), "description"),
     "t2i": (_t2i, "description"),
+    "progan": (lambda: ProGAN(ProGANConfig(latent_dim=8, width=4, max_width=8, final_res=16,
+                                           batch_sizes=(4, 4, 4))), "none"),
+    "progan-label": (lambda: ProGAN(ProGANConfig(latent_dim=8, width=4, max_width=8, final_res=16, batch_sizes=(4, 4, 4),
+                                                 cond="label", num_classes=3, cond_dim=4)), "label"),
 }
 
 

@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import sys
 import warnings
+from typing import Any
 
 import torch
 
@@ -116,7 +117,8 @@ def label_for(model: GeneratorModel, prompt: str, labels: str | None) -> int:
     class word of the dataset's vocabulary that the description names (the catalogue's categories for colour
     models, Fashion-MNIST's classes for grey ones). Other words (a colour, a pattern) are reported as not
     controlled by such a model."""
-    num = model.condition.num_classes
+    cond: Any = getattr(model, "condition", None)
+    num = int(cond.num_classes)
     if labels is not None:
         try:
             k = int(labels)

@@ -465,6 +465,10 @@ class ProGAN(GeneratorModel):
 
     arch = "progan"
     Config = ProGANConfig
+    images_shown: torch.Tensor
+    phase_index: torch.Tensor
+    level: torch.Tensor
+    alpha: torch.Tensor
 
     def __init__(self, config: ProGANConfig) -> None:
         super().__init__(config)
