@@ -308,3 +308,18 @@ def test_sampler_export_keeps_the_phase(tiny_data, tmp_path):
     assert model.phase.level == 1 and model.phase.alpha == 1.0
     assert model.sample(3, labels=[0, 1, 0], seed=0).shape == (3, 1, 8, 8)
     assert model.sample(3, labels=[0, 1, 0], seed=0, resolution=4).shape == (3, 1, 4, 4)
+
+
+def test_64px_catalogue_samples_are_measured_by_the_64px_classifier():
+    from pgan_lib import pretrained
+    from pgan_lib.eval import evaluate_samples
+    from pgan_lib.eval.features import FeatureExtractor
+
+    if not (pretrained.available("catalog64-classifier") and pretrained.available("catalog-classifier")):
+        pytest.skip("the catalogue classifiers are not shipped in this copy")
+    assert FeatureExtractor.for_dataset("catalog", size=64).name == "catalog64-classifier"
+    assert FeatureExtractor.for_dataset("catalog", size=32).name == "catalog-classifier"
+    assert FeatureExtractor.for_dataset("catalog").name == "catalog-classifier"
+    images = torch.rand(12, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    report = evaluate_samples(images, dataset="catalog", k=3, kid_subsets=2, kid_subset_size=10, limit=50)
+    assert report["feature_extractor"].startswith("catalog64-classifier@") and report["fid"] > 0
