@@ -9,7 +9,8 @@ Three runs on the 64x64 colour catalogue, one after the other (one training job 
                   the progressive run's wall-clock time, and measured again
 
 Each generator draws ``--n`` samples (categories cycling through the six) scored in the
-features of the shipped ``catalog64-classifier`` against the whole 64x64 test split: FID,
+features of the shipped ``catalog64-classifier`` against the 64x64 test split of the run mode's catalogue
+(``PGAN_MODE``; quick, the default: 600 images; the count is printed as ``real_images``): FID,
 category accuracy (by that classifier), precision / recall / density / coverage (k = 5).
 Wall-clock times are of a shared machine (the load average is printed with each run):
 upper bounds, and the equal-wall-clock row inherits their noise.
@@ -52,7 +53,8 @@ def train(model, data, out: Path, steps: int, lr: float, recipe: str, resume: bo
 
 
 def measure(model: GeneratorModel, n: int, num_classes: int) -> dict[str, float]:
-    """FID, category accuracy and precision/recall/density/coverage of n samples against the 64x64 test split."""
+    """FID, category accuracy and precision/recall/density/coverage of n samples against the 64x64 test split
+    (of the run mode's catalogue: the same real images for every run of one comparison)."""
     ext = shipped_extractor(FEATURE_MODEL)
     ref = reference(ext, "catalog", "test", k=5)
     labels = [i % num_classes for i in range(n)]
