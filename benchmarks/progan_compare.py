@@ -15,8 +15,9 @@ category accuracy (by that classifier), precision / recall / density / coverage 
 Wall-clock times are of a shared machine (the load average is printed with each run):
 upper bounds, and the equal-wall-clock row inherits their noise.
 
-    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/progan_compare.py --phase-images 2000
-    python benchmarks/progan_compare.py --table-only     # print the table of the runs already made
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/progan_compare.py --phase-images 2500
+    python benchmarks/progan_compare.py --table-only --publish   # print the table; copy the results to
+                                                                 # benchmarks/progan_compare.json (read by notebook 10)
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from pgan_lib.cli.common import machine_line
 from pgan_lib.data import load_dataset
 from pgan_lib.eval import metrics as M
 from pgan_lib.eval.features import reference, shipped_extractor
@@ -36,6 +38,8 @@ from pgan_lib.models.gan import GAN
 from pgan_lib.models.progan import ProGAN
 from pgan_lib.recipes.progan import BATCH, CONTROL, CONTROL_LR, FEATURE_MODEL, PROGAN_LR, progan_config
 from pgan_lib.train import TrainConfig, Trainer, data_fingerprint
+
+PUBLISHED = Path(__file__).with_suffix(".json")
 
 
 def _load() -> str:
@@ -72,6 +76,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="samples per generator")
     ap.add_argument("--out", default="runs/progan-compare", help="folder of the runs and results.json")
     ap.add_argument("--table-only", action="store_true", help="print the table from results.json")
+    ap.add_argument("--publish", action="store_true", help=f"copy the results to {PUBLISHED.name} (notebook 10 reads it)")
     ap.add_argument("--skip-equal-time", action="store_true", help="leave out the equal-wall-clock control run")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -88,7 +93,7 @@ def main() -> None:
         k = data.num_classes
         pcfg = progan_config(k, args.phase_images, BATCH)
         images = pcfg.schedule.total_images()
-        results["setup"] = {"phase_images": args.phase_images, "images_shown": images, "batch": BATCH,
+        results["setup"] = {"machine": machine_line(), "phase_images": args.phase_images, "images_shown": images, "batch": BATCH,
                             "samples": args.n, "threads": torch.get_num_threads(), "feature_model": FEATURE_MODEL}
 
         def progressive(name: str, mbstd: bool) -> None:
@@ -123,6 +128,9 @@ def main() -> None:
             results["control-equal-time"] = {**run, "images": steps * BATCH, **measure(model, args.n, k)}
             save()
     print_table(results)
+    if args.publish:
+        PUBLISHED.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"wrote {PUBLISHED}")
 
 
 def print_table(results: dict) -> None:
@@ -130,7 +138,7 @@ def print_table(results: dict) -> None:
     print(f"64x64 catalogue, {s.get('phase_images')} images per growing phase ({s.get('images_shown')} shown), batch "
           f"{s.get('batch')}, {s.get('samples')} samples per generator, features {s.get('feature_model')}, "
           f"{s.get('threads')} thread(s)")
-    cols = ("images", "steps", "seconds", "fid", "cat_acc", "precision", "recall", "density", "coverage", "load_before")
+    cols = ("images", "steps", "seconds", "fid", "cat_acc", "precision", "recall", "density", "coverage")
     print(f"{'run':22s}" + "".join(f"{c:>12s}" for c in cols))
     for name in ("progan", "progan-no-mbstd", "control-equal-images", "control-equal-time"):
         r = results.get(name)
@@ -139,8 +147,11 @@ def print_table(results: dict) -> None:
         cells = []
         for c in cols:
             v = r.get(c)
-            cells.append(f"{v:>12.3f}" if isinstance(v, float) and c not in ("seconds",) else f"{str(v):>12s}")
-        print(f"{name:22s}" + "".join(cells))
+            if c == "seconds":
+                cells.append(f"{v:>12.1f}")
+            else:
+                cells.append(f"{v:>12.3f}" if isinstance(v, float) else f"{str(v):>12s}")
+        print(f"{name:22s}" + "".join(cells) + f"   load average {r.get('load_before')} -> {r.get('load_after')}")
     if "progan" in results and "control-equal-images" in results:
         p, c = results["progan"]["fid"], results["control-equal-images"]["fid"]
         print(f"FID, progressive vs fixed at equal images: {p:.2f} vs {c:.2f} ({100 * (c - p) / c:+.1f}% lower; target >= 10%)")
