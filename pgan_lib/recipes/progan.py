@@ -10,11 +10,12 @@ number of images shown or at the same wall-clock time.
 
 Sizes. Every phase of the growing schedule (the 4x4 stabilisation, and a fade and a
 stabilisation per new resolution: 9 phases) shows ``PHASE_IMAGES[mode]`` images. The
-full schedule was sized from step times measured on a shared 2-core CPU (one thread,
-batch 32; upper bounds): about 0.1 s at 4x4, 0.2 s at 8x8, 0.4 s at 16x16, 0.95 s at
-32x32 and 2.5 s at 64x64 per step, i.e. about 8.4 s per 32 images of every phase, so
-30,000 images per phase take about 2.2 hours there (less on a quiet machine, and
-minutes on a GPU). The control's full run shows the same 270,000 images.
+full schedule was sized from step times measured on the 2-core CPU with one thread,
+batch 32, at a load average of about 2: 0.04 s at 4x4, 0.1 s at 8x8, 0.24 s at 16x16,
+0.58 s at 32x32 and 0.9 s at 64x64 per step, i.e. 3.7 s per 32 images of every phase,
+so 60,000 images per phase take about 1.9 hours there (plus eight validations of 2,000
+samples); the same steps measured at a load average of 4 took 8.4 s, i.e. over four
+hours. Minutes on a GPU. The control's full run shows the same 540,000 images.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from . import Recipe, register
 
 FEATURE_MODEL = "catalog64-classifier"
 #: images shown in each of the 9 phases of the growing schedule
-PHASE_IMAGES = {"quick": 64, "full": 30000}
+PHASE_IMAGES = {"quick": 64, "full": 60000}
 BATCH = 32
 QUICK_BATCH = 16
 
