@@ -323,3 +323,18 @@ def test_64px_catalogue_samples_are_measured_by_the_64px_classifier():
     images = torch.rand(12, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     report = evaluate_samples(images, dataset="catalog", k=3, kid_subsets=2, kid_subset_size=10, limit=50)
     assert report["feature_extractor"].startswith("catalog64-classifier@") and report["fid"] > 0
+
+
+def test_generate_reads_the_category_for_a_label_model(tmp_path, capsys):
+    from pgan_lib import pretrained
+    from pgan_lib.cli import main
+
+    if not pretrained.available("catalog64-progan"):
+        pytest.skip("catalog64-progan is not shipped in this copy")
+    out = tmp_path / "dress.png"
+    assert main(["generate", "a green dotted dress", "--model", "catalog64-progan", "--n", "2", "--out", str(out)]) == 0
+    assert out.is_file() and "category only (dress)" in capsys.readouterr().out
+    assert main(["generate", "a green thing", "--model", "catalog64-progan", "--n", "2", "--out", str(out)]) == 2
+    assert "names no single category" in capsys.readouterr().err
+    assert main(["generate", "a green thing", "--model", "catalog64-progan", "--labels", "5", "--n", "2",
+                 "--out", str(out)]) == 0

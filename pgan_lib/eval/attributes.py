@@ -33,8 +33,8 @@ def _vocabulary(dataset: str) -> dict[str, list[tuple[str, ...]]]:
 
 
 def vocabulary(dataset: str) -> dict[str, list[str]]:
-    """The words a prompt may use for ``dataset``, per attribute (value index order)."""
-    return _vocabulary(dataset)
+    """The kit's name of every value of every attribute of ``dataset`` (value index order), e.g. the categories."""
+    return {attr: [phrases[0] for phrases in values] for attr, values in _vocabulary(dataset).items()}
 
 
 def _find(words: list[str], phrase: str) -> bool:
