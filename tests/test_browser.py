@@ -172,15 +172,22 @@ if (!cell) return null;
 cell.scrollIntoView({block: 'start'});
 return cell.querySelector('.cm-content');
 """
-# The explorer's image as a data URL (its pixels), or null while it is not there or not loaded.
-_IMAGE_PIXELS = """
-const img = document.querySelector('.pgan-explorer img');
+
+
+def _pixels_of(selector: str) -> str:
+    """JavaScript that returns the image at ``selector`` as a data URL (its pixels), or null while it is
+    not there or not loaded."""
+    return f"""
+const img = document.querySelector('{selector}');
 if (!img || !img.complete || img.naturalWidth === 0) return null;
 const c = document.createElement('canvas');
 c.width = img.naturalWidth; c.height = img.naturalHeight;
 c.getContext('2d').drawImage(img, 0, 0);
 return c.toDataURL();
 """
+
+
+_IMAGE_PIXELS = _pixels_of(".pgan-explorer img")          # the explorer's image
 # Record when a key goes down and when the explorer's image gets a new picture.
 _WATCH = """
 window.__keys = []; window.__pictures = [];
@@ -319,15 +326,7 @@ from pgan_lib.explore.repair import RepairCanvas
 gan_model = pretrained.load("fashion-repair")
 x = load_dataset("fashion-mnist", "test", limit=8).float_images()
 """
-# The repair shown under the canvas, as a data URL, or null while there is none.
-_RESULT_PIXELS = """
-const img = document.querySelector('.pgan-repair-result');
-if (!img || !img.complete || img.naturalWidth === 0) return null;
-const c = document.createElement('canvas');
-c.width = img.naturalWidth; c.height = img.naturalHeight;
-c.getContext('2d').drawImage(img, 0, 0);
-return c.toDataURL();
-"""
+_RESULT_PIXELS = _pixels_of(".pgan-repair-result")        # the repair shown under the canvas
 
 
 def test_repair_canvas_repairs_a_painted_hole_in_chromium(lab, tmp_path):
