@@ -169,6 +169,29 @@ def test_film_is_the_identity_at_start_and_reads_the_description_after():
         model.repair(x, m)
 
 
+def test_conditional_patchgan_scores_depend_on_the_description():
+    from pgan_lib.text import TextEncoder, TextEncoderConfig
+
+    enc = TextEncoder(TextEncoderConfig(vocab=("<pad>", "<unk>", "red", "blue", "mug"), max_len=8, d_model=16,
+                                        n_layers=1, n_heads=2, embed_dim=16))
+    torch.manual_seed(0)
+    plain = Pix2Pix.from_text_encoder(enc, channels=3, size=32, width=8, d_width=8)
+    model = Pix2Pix.from_text_encoder(enc, channels=3, size=32, width=8, d_width=8, d_cond=True)
+    assert plain.discriminator.embed is None and model.discriminator.embed is not None
+    # the projection adds parameters beside the plain PatchGAN's, whose names are unchanged
+    assert set(plain.discriminator.state_dict()) < set(model.discriminator.state_dict())
+    x = torch.rand(1, 3, 32, 32)
+    m = half(1, 32, "right")
+    u = model.model_input(x, m)
+    c = model.condition(model.prompt_inputs(["red mug", "blue mug"], 2))
+    with torch.no_grad():
+        scores = model.discriminator(u.expand(2, -1, -1, -1), (x * 2 - 1).expand(2, -1, -1, -1), c)
+    assert scores.shape[1:] == model.discriminator(u, x * 2 - 1).shape[1:]
+    assert not torch.allclose(scores[0], scores[1])
+    with pytest.raises(ValueError, match="d_cond"):
+        Pix2PixConfig(d_cond=True)
+
+
 def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="upsample"):
         Pix2PixConfig(upsample="pixelshuffle")
@@ -181,6 +204,25 @@ def test_bad_configs_are_refused():
 
 
 # -- metrics ---------------------------------------------------------------------------------
+
+def test_spectral_term_ignores_where_a_pattern_lies_but_not_a_blur():
+    """|FFT| does not change when a pattern is shifted (circularly), so a shifted stripe pays
+    nothing while L1 pays for every pixel; a blur of the stripes pays on both."""
+    model = Pix2Pix(Pix2PixConfig(channels=3, size=32, adv_weight=0.0, spectral_weight=10.0))
+    cols = torch.arange(32).float()
+    stripes = ((cols % 8) < 3).float().expand(2, 3, 32, 32) * 2 - 1          # period 8, in [-1, 1]
+    shifted = stripes.roll(3, dims=-1)
+    blurred = torch.full_like(stripes, float(stripes.mean()))
+    everything = torch.ones(2, 1, 32, 32)
+    assert model.spectral_term(shifted, stripes, everything) < 1e-5
+    assert model.l1_term(shifted, stripes, everything) > 0.5
+    assert model.spectral_term(blurred, stripes, everything) > 0.05
+    hole = half(2, 32, "right")
+    assert model.spectral_term(stripes + hole * 0.5, stripes, hole) > 0           # only the hole is compared
+    assert model.spectral_term(stripes + (1 - hole) * 0.5, stripes, hole) == 0
+    with pytest.raises(ValueError, match="non-negative"):
+        Pix2PixConfig(spectral_weight=-1.0)
+
 
 def test_psnr_l1_ssim_values():
     x = torch.zeros(2, 1, 16, 16)
@@ -244,11 +286,11 @@ def _tiny_images(n: int = 96, size: int = 28, channels: int = 1) -> ProductData:
                        labels=torch.zeros(n, dtype=torch.long), class_names=["disc"])
 
 
-@pytest.mark.parametrize("adv,task", [(1.0, "inpaint"), (0.0, "inpaint"), (1.0, "sr")])
-def test_quick_end_to_end_training(tmp_path, adv, task):
+@pytest.mark.parametrize("adv,task,spectral", [(1.0, "inpaint", 5.0), (0.0, "inpaint", 0.0), (1.0, "sr", 0.0)])
+def test_quick_end_to_end_training(tmp_path, adv, task, spectral):
     data = _tiny_images()
     torch.manual_seed(0)
-    model = Pix2Pix(Pix2PixConfig(width=8, d_width=8, adv_weight=adv, task=task, masks="centre" if task == "inpaint" else "full",
+    model = Pix2Pix(Pix2PixConfig(width=8, d_width=8, adv_weight=adv, task=task, spectral_weight=spectral, masks="centre" if task == "inpaint" else "full",
                                   eval_masks="centre" if task == "inpaint" else "full", val_images=32))
     before = model.validation_metrics(data)["val_hole_l1"]
     cfg = TrainConfig(max_steps=40, batch_size=16, lr=2e-3, log_every=20, val_every=40, checkpoint_every=40,
@@ -491,6 +533,8 @@ def test_shipped_repair_models_load_and_beat_the_baselines(fashion_test):
     assert R.psnr(sr.upscale(low), x).mean() > R.psnr(bicubic(low, 28), x).mean()
     cat = load_dataset("catalog", "test", limit=100, size=32)
     xc = cat.float_images()
+    low_c, _ = sr_input(xc, 2)
+    assert R.psnr(pretrained.load("catalog-sr").upscale(low_c), xc).mean() > R.psnr(bicubic(low_c, 32), xc).mean()
     mc = half(len(xc), 32, "right")
     guided = pretrained.load("catalog-repair")
     assert R.psnr(guided.repair(xc, mc, prompts=cat.descriptions), xc, mc).mean() > R.psnr(mean_fill(xc, mc), xc, mc).mean() + 3

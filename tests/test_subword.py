@@ -70,6 +70,21 @@ def test_words_that_are_not_typos_are_not_guessed(tok):
         tok.encode(["qwertyuiop zzzz"])
 
 
+def test_a_description_without_a_product_reads_a_short_typo_as_the_product(tok):
+    """'tep' or 'bsg' are too short for the one-edit rule, but a description names a product: when no
+    product word is read, an unknown word one edit from one is read as it, with the warning."""
+    for text, choices in (("a charcoal slim tep", ("a charcoal slim tee", "a charcoal slim top")),
+                          ("a dark slim bsg", ("a dark slim bag",)), ("charcoal coot", ("charcoal coat", "charcoal boot"))):
+        with pytest.warns(TextWarning, match="read by sub-words"):
+            assert tok.decode(tok.encode([text])[0]) in choices, text
+    with pytest.warns(TextWarning, match="left out: big"):      # a product is named: "big" stays a word
+        assert tok.decode(tok.encode(["a big bag"])[0]) == "a bag"
+    with pytest.warns(TextWarning, match="left out: sli"):         # only product words are guessed this way
+        assert tok.decode(tok.encode(["charcoal sli tep"])[0]) in ("charcoal tee", "charcoal top")
+    assert tok.product_words and tok.product_words <= set(tok.vocab)
+    assert TextTokenizer(["red", "mug"]).product_words == {"mug"}
+
+
 def test_no_one_edit_typo_of_a_product_word_is_refused(tok):
     """Every one-edit misspelling of every product word, alone, is read (possibly as a guess), never refused."""
     avoid = FUNCTION_WORDS | training_words("fashion-mnist")

@@ -59,6 +59,10 @@ FASHION_FIT_LEXICON: tuple[tuple[str, ...], ...] = (
     ("wide", "baggy", "oversized", "relaxed"),
 )
 
+#: Every phrase that names a product in a training description, both data sets (the tokeniser's
+#: "does this description name a product?" test, ``pgan_lib.text.tokenizer``).
+PRODUCT_PHRASES: tuple[str, ...] = tuple(p for group in FASHION_PRODUCT_WORDS for p in group) + tuple(CATEGORIES)
+
 #: Words never used in a training description, per dataset and attribute: value index -> words.
 #: How the models can read them: synonyms through the tokeniser's small ``SYNONYMS`` table,
 #: derived forms ("whitish", "overcoat") through sub-word vectors (``pgan_lib.text.subword``).
@@ -131,5 +135,5 @@ def check_lexicon() -> None:
                                              "of training")
 
 
-__all__ = ["FASHION_PRODUCT_WORDS", "FASHION_SHADE_LEXICON", "FASHION_FIT_LEXICON", "HELD_OUT_WORDS",
+__all__ = ["FASHION_PRODUCT_WORDS", "PRODUCT_PHRASES", "FASHION_SHADE_LEXICON", "FASHION_FIT_LEXICON", "HELD_OUT_WORDS",
            "fashion_word_choices", "training_words", "check_lexicon"]

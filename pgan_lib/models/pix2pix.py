@@ -11,7 +11,9 @@ Training (pix2pix, Isola et al. 2017), with a hole-weighted L1 term:
     L_G = l1_weight * sum(w * m * |G(u) - x|) / sum(w * m)  +  adv_weight * loss_g(D(u, y))
     L_D = loss_d(D(u, x), D(u, y))                  (the kit's GAN losses, ``gan.d_loss``/``g_loss``)
 
-with images in [-1, 1] (pix2pix's scale, where its default weight 100 was set),
+(plus ``spectral_weight`` times a Fourier-magnitude term on the hole, ``Pix2Pix.spectral_term``,
+which asks for a pattern's period and strength but not its position), with images in [-1, 1]
+(pix2pix's scale, where its default weight 100 was set),
 w = border_weight on the hole pixels next to the kept region and 1 elsewhere
 (Context Encoders' heavier border weight; 1 turns it off). ``adv_weight = 0``
 is the L1-only U-Net: no discriminator is built.
@@ -81,12 +83,14 @@ class Pix2PixConfig:
     loss: str = "hinge"              # the GAN loss, one of gan.LOSSES
     border_weight: float = 1.0       # L1 weight of hole pixels next to the kept region (1: off)
     border_width: int = 2
+    spectral_weight: float = 0.0     # weight of the hole's Fourier-magnitude term (0: off), see spectral_term
     d_width: int = 32                # PatchGAN channels after its first layer
     d_down: int = 2                  # stride-2 layers of the PatchGAN
     masks: str = "centre"            # training masks: a kind or a mixture, see data.masks.make_masks
     eval_masks: str = "centre"       # the fixed masks of validation
     cond: str = "none"               # "none" or "text" (a frozen text encoder, FiLM)
     film: str = "decoder"            # "bottleneck" or "decoder" (bottleneck and every decoder level)
+    d_cond: bool = False             # cond="text": the PatchGAN reads the description too (projection)
     text_encoder: dict = field(default_factory=dict)   # cond="text": the encoder's TextEncoderConfig
     beta1: float = 0.5
     beta2: float = 0.999
@@ -103,10 +107,12 @@ class Pix2PixConfig:
             raise ValueError(f"cond {self.cond!r}: use 'none' or 'text' (build with Pix2Pix.from_text_encoder)")
         if self.cond == "text" and not self.text_encoder:
             raise ValueError("cond='text' needs the text encoder's config: build with Pix2Pix.from_text_encoder(encoder)")
+        if self.d_cond and self.cond != "text":
+            raise ValueError("d_cond needs a description (cond='text'): only a guided model's PatchGAN can read one")
         if self.film not in ("bottleneck", "decoder"):
             raise ValueError(f"film {self.film!r}: use 'bottleneck' or 'decoder'")
-        if self.adv_weight < 0 or self.l1_weight < 0:
-            raise ValueError("l1_weight and adv_weight must be non-negative")
+        if self.adv_weight < 0 or self.l1_weight < 0 or self.spectral_weight < 0:
+            raise ValueError("l1_weight, adv_weight and spectral_weight must be non-negative")
         if self.task == "sr" and (self.size % self.sr_factor or self.sr_factor < 2):
             raise ValueError(f"sr_factor {self.sr_factor} must be at least 2 and divide the size {self.size}")
         parse_mixture(self.masks)
@@ -207,20 +213,33 @@ class PatchDiscriminator(nn.Module):
 
     ``d_down`` stride-2 4x4 convolutions, one stride-1 4x4 convolution, then a
     stride-1 4x4 convolution to one channel; spectral norm on every layer.
+
+    With a description vector c (``d_cond``, a guided model) each patch score also
+    asks whether the patch fits the words, by projection (Miyato & Koyama 2018):
+
+        score = head(h) + pool( <embed(c), h> )          h: the features before the head (N, F, h+1, w+1)
+
+    where pool averages 2x2 neighbours so the inner product lands on the head's grid.
     """
 
-    def __init__(self, cfg: Pix2PixConfig) -> None:
+    def __init__(self, cfg: Pix2PixConfig, cond_dim: int = 0) -> None:
         super().__init__()
         c_in, layers, w = 2 * cfg.channels + 1, [], cfg.d_width
         for i in range(cfg.d_down):
             layers += [spectral_norm(nn.Conv2d(c_in, w * 2 ** i, 4, 2, 1)), nn.LeakyReLU(0.2)]
             c_in = w * 2 ** i
         layers += [spectral_norm(nn.Conv2d(c_in, 2 * c_in, 4, 1, 1)), nn.LeakyReLU(0.2),
-                   spectral_norm(nn.Conv2d(2 * c_in, 1, 4, 1, 1))]
+                   spectral_norm(nn.Conv2d(2 * c_in, 1, 4, 1, 1))]                # the head: last layer of net
         self.net = nn.Sequential(*layers)
+        self.embed = spectral_norm(nn.Linear(cond_dim, 2 * c_in)) if cond_dim else None
 
-    def forward(self, u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([u, y], 1))
+    def forward(self, u: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.net[:-1](torch.cat([u, y], 1))                          # (N, F, h + 1, w + 1)
+        score = self.net[-1](h)                                          # (N, 1, h, w)
+        if self.embed is not None and c is not None:
+            inner = (h * self.embed(c)[:, :, None, None]).sum(1, keepdim=True)
+            score = score + F.avg_pool2d(inner, 2, 1)
+        return score
 
 
 def receptive_field(module: nn.Module) -> int:
@@ -268,7 +287,8 @@ class Pix2Pix(KitModel):
             encoder = TextEncoder(config_from_dict(TextEncoderConfig, c.text_encoder)).requires_grad_(False)
             self.condition = TextCondition(encoder)
         self.generator = UNet(c, self.condition.dim if self.condition is not None else 0)
-        self.discriminator = PatchDiscriminator(c) if c.adv_weight > 0 else None
+        d_cond = self.condition.dim if (self.condition is not None and c.d_cond) else 0
+        self.discriminator = PatchDiscriminator(c, d_cond) if c.adv_weight > 0 else None
 
     @classmethod
     def from_text_encoder(cls, encoder: TextEncoder, **overrides: Any) -> "Pix2Pix":
@@ -414,6 +434,18 @@ class Pix2Pix(KitModel):
         diff = (out - target).abs().mean(1, keepdim=True)               # (N, 1, H, W)
         return (w * diff).sum() / w.sum().clamp(min=1.0)
 
+    def spectral_term(self, out: torch.Tensor, target: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Mean |  |F(m * out)| - |F(m * target)|  | over frequencies and channels, images in [-1, 1].
+
+        F is the 2-D discrete Fourier transform (orthonormal, so its magnitudes are on the pixels'
+        scale). Shifting a pattern changes only the phase of its transform, not the magnitude, so
+        this term asks for stripes or dots of the right size and strength *without* asking for
+        their exact position, which an L1 term cannot do when the position is unknowable (a
+        pattern the visible part does not show): L1 then pays least for a blur of all positions.
+        """
+        mag = lambda z: torch.fft.rfft2((z * masks).float(), norm="ortho").abs()     # (N, C, H, W // 2 + 1)
+        return (mag(out) - mag(target)).abs().mean()
+
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         """One D step (pix2pix) then one G step on L1 + adversarial loss."""
         c = self.config
@@ -428,14 +460,19 @@ class Pix2Pix(KitModel):
         logs: dict[str, torch.Tensor] = {}
         if self.discriminator is not None:
             self.discriminator.requires_grad_(True)
-            loss_d = d_loss(c.loss, self.discriminator(u, t), self.discriminator(u, fake.detach()))
+            d_c = cond.detach() if (cond is not None and c.d_cond) else None
+            loss_d = d_loss(c.loss, self.discriminator(u, t, d_c), self.discriminator(u, fake.detach(), d_c))
             ctx.step("d", loss_d)
             logs["loss_d"] = loss_d.detach()
             self.discriminator.requires_grad_(False)
         l1 = self.l1_term(out, t, masks)
         loss_g = c.l1_weight * l1
+        if c.spectral_weight > 0:
+            spec = self.spectral_term(out, t, masks)
+            loss_g = loss_g + c.spectral_weight * spec
+            logs["spectral"] = spec.detach()
         if self.discriminator is not None:
-            adv = g_loss(c.loss, self.discriminator(u, fake))
+            adv = g_loss(c.loss, self.discriminator(u, fake, d_c))
             loss_g = loss_g + c.adv_weight * adv
             logs["adv_g"] = adv.detach()
         ctx.step("g", loss_g)

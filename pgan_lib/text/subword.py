@@ -156,13 +156,15 @@ class SubwordReader:
         return (self._known @ s.t()).squeeze(1)                                   # (M,)
 
     @torch.no_grad()
-    def nearest(self, word: str, relaxed: bool = False, written: str | None = None) -> tuple[str, float, str] | None:
+    def nearest(self, word: str, relaxed: bool = False, written: str | None = None,
+                among: frozenset[str] | None = None) -> tuple[str, float, str] | None:
         """(known word, cosine, how) for an unknown ``word``, or None when nothing is close.
 
         ``how`` is "one edit" (a known word of at least three letters within one edit, the most
         similar by sub-words among several) or "sub-words" (cosine >= min_similarity). ``relaxed``
         also reads shorter words within one edit (see the module docstring). ``written`` is the word
-        before it was made singular ("dreas" for "drea"), when it differs.
+        before it was made singular ("dreas" for "drea"), when it differs. ``among``: only these
+        known words may be the answer, and only by one edit.
         """
         written = written or word
         if not self.words or not word.isalpha() or len(written) < (2 if relaxed else 3) or word in FUNCTION_WORDS:
@@ -174,11 +176,13 @@ class SubwordReader:
         # "dress", "booites" from "booties"
         mine = {word, written}
         close = [i for i, w in enumerate(self.words)
-                 if len(w) >= 3 and len(written) >= shortest
+                 if len(w) >= 3 and len(written) >= shortest and (among is None or w in among)
                  and any(within_one_edit(a, b) for a in mine for b in plural_forms(w))]
         if close:
             i = max(close, key=lambda j: float(sim[j]))
             return self.words[i], float(sim[i]), "one edit"
+        if among is not None:
+            return None
         best = int(sim.argmax())
         if float(sim[best]) >= self.min_similarity:
             return self.words[best], float(sim[best]), "sub-words"

@@ -31,6 +31,9 @@ What happens with awkward input (``TextTokenizer.encode``):
     only unknown words                          ValueError naming them and the closest known words
     a misspelt or derived word                  read as the nearest known word by sub-words; a TextWarning
                                                 says "'sneeker' read as 'sneaker'"
+    no product word, a short word one edit      read as that product word ("a dark slim tep" -> ``top``
+    from one ("tep", "bsg")                     or ``tee``), with the same warning: a description names
+                                                a product, so the one-edit product word is the best guess
     some unknown words                          left out (unknown="drop", the default) or read as
                                                 <unk> (unknown="unk"); either way a TextWarning names them
     more than max_len words                     the first max_len words are kept; a TextWarning says so
@@ -57,6 +60,7 @@ from typing import Iterable, Sequence
 
 import torch
 
+from ..data.lexicon import PRODUCT_PHRASES
 from .subword import SubwordReader, within_one_edit
 
 PAD, UNK = "<pad>", "<unk>"
@@ -160,6 +164,10 @@ def normalise_written(text: str) -> list[tuple[str, str]]:
     return [(singular(w), w) for w in out]
 
 
+
+#: The last word of every product phrase, normalised ("strappy sandals" -> "sandal", "t-shirt" -> "tshirt").
+PRODUCT_WORDS: frozenset[str] = frozenset(normalise(phrase)[-1] for phrase in PRODUCT_PHRASES)
+
 def split_words(text: str) -> list[str]:
     """Lower-cased words and numbers of ``text``, hyphenated words kept whole: the plain split
     (no folding, compounding or singular forms) that evaluation uses to find attribute phrases."""
@@ -195,6 +203,8 @@ class TextTokenizer:
         # Unknown word -> the known word it is read as, by sub-words (None: nothing close); see ``subword``.
         # An encoder with learned sub-word vectors replaces ``reader`` with one that uses them.
         self.reader = SubwordReader(self.vocab)
+        # The known words that name a product (every description names one; see ``_product_guess``).
+        self.product_words = frozenset(w for w in self.vocab if w in PRODUCT_WORDS)
         self._read_as: dict[tuple[str, str], tuple[str, float, str] | None] = {}
         # Variant -> the first word of its synonym group that this vocabulary knows.
         self.synonym_of: dict[str, str] = {}
@@ -260,6 +270,18 @@ class TextTokenizer:
         """Known words that look like ``word`` (for error messages)."""
         return difflib.get_close_matches(word, self.vocab[2:], n=n, cutoff=0.6)
 
+    def _product_guess(self, text: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """A description that names no product the vocabulary knows: an unknown word within one edit of
+        a known product word (``PRODUCT_WORDS``) is read as it, short words ("tep", "bsg") included."""
+        raw = dict(normalise_written(text))
+        out = []
+        for read, word in pairs:
+            match = None
+            if read not in self.index:
+                match = self.reader.nearest(word, relaxed=True, written=raw.get(word), among=self.product_words)
+            out.append((match[0], word) if match else (read, word))
+        return out
+
     def _relaxed(self, text: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """A description none of whose words is known: short words within one edit of a known word
         are read as it too (``SubwordReader.nearest(relaxed=True)``), since refusing helps nobody."""
@@ -274,6 +296,8 @@ class TextTokenizer:
         """Token ids of one description (no padding). With ``check``, awkward input is handled as documented;
         without it (training data, whose words are all known), unknown words become <unk> silently."""
         pairs = self.readings(text)
+        if check and self.product_words and not any(w in self.product_words for w, _ in pairs):
+            pairs = self._product_guess(text, pairs)
         if check and pairs and all(w not in self.index for w, _ in pairs):
             pairs = self._relaxed(text, pairs)
         words = [w for w, _ in pairs]
