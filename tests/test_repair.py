@@ -498,6 +498,19 @@ def test_cli_resize_convert_and_upscale(tmp_path, fashion_test):
     assert _read_png(tmp_path / "u.png").shape == (28, 28)
 
 
+def test_cli_upscales_a_colour_icon_with_catalog_sr_by_default(tmp_path):
+    from pgan_lib.data.catalog import render_words
+
+    mug = render_words([("mug", "red", "striped")])[0].permute(1, 2, 0).numpy()           # 32x32 colour
+    small = mug.reshape(16, 2, 16, 2, 3).mean((1, 3)).round().astype(np.uint8)
+    assert _pgan(["upscale", _png(tmp_path / "icon.png", small), "--out", str(tmp_path / "big.png")]) == 0
+    big = _read_png(tmp_path / "big.png")
+    assert big.shape == (32, 32, 3)
+    # closer to the original than nearest-neighbour enlarging is
+    nearest = np.kron(small, np.ones((2, 2, 1), np.uint8))
+    assert np.abs(big.astype(float) - mug).mean() < np.abs(nearest.astype(float) - mug).mean()
+
+
 def test_cli_guided_repair_needs_and_reads_a_prompt(tmp_path, capsys):
     from pgan_lib.data.catalog import render_words
 

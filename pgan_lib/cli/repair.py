@@ -26,8 +26,9 @@ from ..pretrained import weights_sha256
 from ..provenance import Provenance, provenance_arrays, save_png_with_provenance
 from .common import UserError
 
-#: the model used when --model is not given: grey images, colour images with and without --prompt
-DEFAULT_MODELS = {"grey": "fashion-repair", "colour+prompt": "catalog-repair", "colour": "catalog-repair-unguided"}
+#: the model used when --model is not given: grey images, colour images with and without --prompt; super-resolution
+DEFAULT_MODELS = {"grey": "fashion-repair", "colour+prompt": "catalog-repair", "colour": "catalog-repair-unguided",
+                  "sr grey": "fashion-sr", "sr colour": "catalog-sr"}
 
 
 def register(sub) -> None:
@@ -93,13 +94,13 @@ def load_repair_model(args: argparse.Namespace, channels: int, prompt: bool, tas
         name = args.model
         if name is None:
             if task == "sr":
-                name = "fashion-sr"
+                name = DEFAULT_MODELS["sr grey" if channels == 1 else "sr colour"]
             else:
                 name = DEFAULT_MODELS["grey" if channels == 1 else "colour+prompt" if prompt else "colour"]
         model, args.where = pretrained.load(name), name
     if not isinstance(model, Pix2Pix):
         raise UserError(f"{args.model or args.checkpoint} is a {model.arch} model, not a repair model "
-                        "(use e.g. --model fashion-repair, catalog-repair or fashion-sr)")
+                        "(use e.g. --model fashion-repair, catalog-repair, fashion-sr or catalog-sr)")
     if model.config.task != task:
         other = "pgan upscale" if model.config.task == "sr" else "pgan repair"
         raise UserError(f"{args.model or args.checkpoint} is a {'super-resolution' if task == 'inpaint' else 'repair'} "
