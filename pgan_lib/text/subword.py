@@ -31,7 +31,9 @@ read as that word first (the most similar by sub-words when there are several);
 only then are sub-words compared. Shorter words are not guessed that way
 ("big" is one edit from "bag", "tip" from "top"), except when nothing else in a
 description can be read (``relaxed``: words of two letters and more): then
-guessing, with a warning, beats refusing. Common English function words ("the", "and", "for", ...,
+guessing, with a warning, beats refusing. Likewise when a description names no
+product word the vocabulary knows: an unknown word one edit from a product word
+is read as it ("tep" -> "tee"; ``among`` limits the answer to those words). Common English function words ("the", "and", "for", ...,
 ``FUNCTION_WORDS``) are never read as something else: "the" is one edit from "tee".
 """
 from __future__ import annotations
