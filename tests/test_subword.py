@@ -185,16 +185,19 @@ def test_refusals_lists_only_unreadable_prompts_and_a_clip_with_subwords_round_t
 
 
 def test_a_clip_that_predates_the_lexicon_is_not_reused_by_the_t2i_recipes():
-    """The t2i recipes pass over a (shipped) CLIP whose vocabulary lacks words of the training descriptions."""
+    """The t2i recipes pass over a (shipped) CLIP whose vocabulary lacks words of the training descriptions,
+    or that has no learned sub-word vectors."""
     from types import SimpleNamespace
 
     from pgan_lib.models.clip import CLIP, CLIPConfig
     from pgan_lib.recipes.t2i import _reads
 
     train = SimpleNamespace(descriptions=["a charcoal skinny jumper", "a dark slim pullover"])
-    old = CLIP(CLIPConfig(image_width=4, embed_dim=8, d_model=8, n_heads=2, n_layers=1,
+    old = CLIP(CLIPConfig(image_width=4, embed_dim=8, d_model=8, n_heads=2, n_layers=1, subword_buckets=16,
                           vocab=TextTokenizer.build(["a dark slim pullover"]).vocab))
-    new = CLIP(CLIPConfig(image_width=4, embed_dim=8, d_model=8, n_heads=2, n_layers=1,
+    new = CLIP(CLIPConfig(image_width=4, embed_dim=8, d_model=8, n_heads=2, n_layers=1, subword_buckets=16,
                           vocab=TextTokenizer.build(train.descriptions).vocab))
-    assert not _reads(old, train) and _reads(new, train)
+    no_subwords = CLIP(CLIPConfig(image_width=4, embed_dim=8, d_model=8, n_heads=2, n_layers=1,
+                                  vocab=TextTokenizer.build(train.descriptions).vocab))
+    assert not _reads(old, train) and _reads(new, train) and not _reads(no_subwords, train)
     assert _reads(old, SimpleNamespace(descriptions=["a dark jumper"]))     # "jumper" via the synonym table

@@ -48,12 +48,15 @@ register(Recipe("clip-fashion", "mini CLIP (CNN + 2-layer Transformer, symmetric
 
 
 def _reads(clip: KitModel, train: ProductData | None) -> bool:
-    """Does ``clip`` know every word of the training descriptions (the first 5000)? A CLIP trained on
-    older descriptions (before the shopper lexicon) does not, and would read new words as <unk>."""
+    """Can ``clip`` read what the recipe's own CLIP reads? It must know every word of the training
+    descriptions (the first 5000) and have learned sub-word vectors (``subword_buckets``). A CLIP
+    trained before the shopper lexicon reads new words as <unk>; one trained before sub-words reads
+    typos and derived words ("greenish") only by raw n-gram overlap."""
     if train is None or not isinstance(clip, CLIP):
         return True
     tok = clip.tokenizer
-    return all(w in tok.index or w in tok.synonym_of for d in train.descriptions[:5000] for w in normalise(d))
+    return clip.config.subword_buckets > 0 and all(
+        w in tok.index or w in tok.synonym_of for d in train.descriptions[:5000] for w in normalise(d))
 
 
 def pretrained_clip(source: str, mode: ModeSettings, train: ProductData | None = None) -> CLIP:
@@ -64,8 +67,8 @@ def pretrained_clip(source: str, mode: ModeSettings, train: ProductData | None =
     run = Path("runs") / f"{recipe}-{mode.name}" / "best.json"
     shipped = pretrained.load(name) if pretrained.available(name) else None
     if shipped is not None and not _reads(shipped, train):
-        print(f"{name}: the shipped CLIP does not know all words of the training descriptions "
-              "(it predates them); using a run of its recipe instead.")
+        print(f"{name}: the shipped CLIP predates the training descriptions' words or sub-words; "
+              "using a run of its recipe instead.")
         shipped = None
     if shipped is not None:
         model = shipped
