@@ -26,12 +26,14 @@ U-Net's and whose accuracy is at least weight 0's minus 0.005, the highest hole 
     python benchmarks/repair_select.py --task fashion-spectral --steps 600 --weights 100 300 --out runs/repair-select-600
 
 ``--task catalog`` compares variants of the description-guided ``repair-catalog`` (Pix2PixConfig
-fields written ``field=value,field=value``; ``recipe`` is the recipe as it stands) on ``--n`` items
+fields written ``field=value,field=value``, set over ``recipes.repair.catalog_repair``'s defaults;
+``defaults`` alone is those: adversarial weight 1, no Fourier term, a PatchGAN that does not read
+the description, i.e. the recipe before this comparison) on ``--n`` items
 of the catalogue's validation split with the right half missing: hole PSNR under each item's own
 description, and the catalog-classifier's colour-and-pattern accuracy in the repaired half
 (``repair_targets.attribute_accuracy``) for the item's own description and for a contradicting one.
 The rule, fixed before any number was seen: among the variants whose hole PSNR is within 1 dB of
-the recipe's, the highest mean of the two accuracies; means within 0.01 count as equal and the
+the defaults', the highest mean of the two accuracies; means within 0.01 count as equal and the
 higher hole PSNR decides.
 """
 from __future__ import annotations
@@ -57,15 +59,15 @@ from repair_targets import attribute_accuracy, contradicting
 
 def choose_catalog(rows: dict[str, dict[str, float]]) -> str:
     """The catalogue rule of the module docstring; ``rows`` maps variant -> validation scores."""
-    floor = rows["recipe"]["hole_psnr"] - 1.0
+    floor = rows["defaults"]["hole_psnr"] - 1.0
     ok = [v for v in rows if rows[v]["hole_psnr"] >= floor]
     best = max(rows[v]["attributes"] for v in ok)
     return max((v for v in ok if rows[v]["attributes"] >= best - 0.01), key=lambda v: rows[v]["hole_psnr"])
 
 
 def parse_variant(text: str) -> dict[str, float | bool]:
-    """'spectral_weight=100,d_cond=1' -> {'spectral_weight': 100.0, 'd_cond': True}; 'recipe' -> {}."""
-    if text == "recipe":
+    """'spectral_weight=100,d_cond=1' -> {'spectral_weight': 100.0, 'd_cond': True}; 'defaults' -> {}."""
+    if text == "defaults":
         return {}
     out: dict[str, float | bool] = {}
     for part in text.split(","):
@@ -96,7 +98,7 @@ def catalog(args) -> None:
     col, pat = val.attributes["colour"], val.attributes["pattern"]
     ext = FeatureExtractor.shipped("catalog-classifier")
     rows: dict[str, dict[str, float]] = {}
-    variants = list(args.variants) if args.train_only else ["recipe", *[v for v in args.variants if v != "recipe"]]
+    variants = list(args.variants) if args.train_only else ["defaults", *[v for v in args.variants if v != "defaults"]]
     for v in variants:
         t0 = time.time()
         name = "repair-catalog-" + v.replace("=", "").replace(",", "-").replace("_weight", "")
@@ -148,7 +150,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000, help="validation photos measured")
     p.add_argument("--out", default="runs/repair-select")
     p.add_argument("--task", choices=("fashion", "fashion-spectral", "catalog"), default="fashion")
-    p.add_argument("--variants", nargs="+", default=["recipe"], help="catalog: Pix2PixConfig changes, field=value,...")
+    p.add_argument("--variants", nargs="+", default=["defaults"], help="catalog: Pix2PixConfig changes, field=value,...")
     p.add_argument("--train-only", action="store_true", help="catalog: train the listed variants, measure nothing")
     args = p.parse_args()
     torch.set_num_threads(1)
