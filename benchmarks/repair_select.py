@@ -44,6 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from repair_targets import attribute_accuracy, contradicting
 
 from pgan_lib.cli.common import machine_line
 from pgan_lib.config import get_mode
@@ -54,7 +55,6 @@ from pgan_lib.eval.features import FeatureExtractor
 from pgan_lib.models.pix2pix import Pix2PixConfig
 from pgan_lib.recipes import Recipe, get_recipe, register, run_recipe
 from pgan_lib.recipes.repair import catalog_repair, fashion_repair
-from repair_targets import attribute_accuracy, contradicting
 
 
 def choose_catalog(rows: dict[str, dict[str, float]]) -> str:
@@ -185,7 +185,8 @@ def main() -> None:
         rows[-1.0]["seconds"] = 0.0
     ref = R.compare_repairs({}, x, masks, extractor, val.labels, "label")
     print(f"\n{len(x)} validation photos, centre hole; {args.steps} steps per weight")
-    print(f"{'spectral' if spectral else 'adv weight':>10} {'hole PSNR':>10} {'edge':>8} {'FID':>7} {'accuracy':>9} {'seconds':>8}")
+    first = "spectral" if spectral else "adv weight"
+    print(f"{first:>10} {'hole PSNR':>10} {'edge':>8} {'FID':>7} {'accuracy':>9} {'seconds':>8}")
     for w, r in rows.items():
         print(f"{w:>10g} {r['hole_psnr']:>10.2f} {r['edge']:>8.4f} {r['fid']:>7.2f} {r['accuracy']:>9.3f} {r['seconds']:>8.0f}")
     print(f"{'original':>10} {'':>10} {ref['original']['edge']:>8.4f} {'':>7} {ref['original']['accuracy']:>9.3f}")

@@ -290,7 +290,8 @@ def _tiny_images(n: int = 96, size: int = 28, channels: int = 1) -> ProductData:
 def test_quick_end_to_end_training(tmp_path, adv, task, spectral):
     data = _tiny_images()
     torch.manual_seed(0)
-    model = Pix2Pix(Pix2PixConfig(width=8, d_width=8, adv_weight=adv, task=task, spectral_weight=spectral, masks="centre" if task == "inpaint" else "full",
+    model = Pix2Pix(Pix2PixConfig(width=8, d_width=8, adv_weight=adv, task=task, spectral_weight=spectral,
+                                  masks="centre" if task == "inpaint" else "full",
                                   eval_masks="centre" if task == "inpaint" else "full", val_images=32))
     before = model.validation_metrics(data)["val_hole_l1"]
     cfg = TrainConfig(max_steps=40, batch_size=16, lr=2e-3, log_every=20, val_every=40, checkpoint_every=40,

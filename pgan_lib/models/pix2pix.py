@@ -443,8 +443,10 @@ class Pix2Pix(KitModel):
         their exact position, which an L1 term cannot do when the position is unknowable (a
         pattern the visible part does not show): L1 then pays least for a blur of all positions.
         """
-        mag = lambda z: torch.fft.rfft2((z * masks).float(), norm="ortho").abs()     # (N, C, H, W // 2 + 1)
-        return (mag(out) - mag(target)).abs().mean()
+        def magnitude(z: torch.Tensor) -> torch.Tensor:
+            return torch.fft.rfft2((z * masks).float(), norm="ortho").abs()          # (N, C, H, W // 2 + 1)
+
+        return (magnitude(out) - magnitude(target)).abs().mean()
 
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         """One D step (pix2pix) then one G step on L1 + adversarial loss."""

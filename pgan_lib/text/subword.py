@@ -33,8 +33,9 @@ only then are sub-words compared. Shorter words are not guessed that way
 description can be read (``relaxed``: words of two letters and more): then
 guessing, with a warning, beats refusing. Likewise when a description names no
 product word the vocabulary knows: an unknown word one edit from a product word
-is read as it ("tep" -> "tee"; ``among`` limits the answer to those words). Common English function words ("the", "and", "for", ...,
-``FUNCTION_WORDS``) are never read as something else: "the" is one edit from "tee".
+is read as it ("tep" -> "tee"; ``among`` limits the answer to those words).
+Common English function words ("the", "and", "for", ..., ``FUNCTION_WORDS``)
+are never read as something else: "the" is one edit from "tee".
 """
 from __future__ import annotations
 
