@@ -203,7 +203,7 @@ class TextTokenizer:
         # Unknown word -> the known word it is read as, by sub-words (None: nothing close); see ``subword``.
         # An encoder with learned sub-word vectors replaces ``reader`` with one that uses them.
         self.reader = SubwordReader(self.vocab)
-        # The known words that name a product (every description names one; see ``_product_guess``).
+        # The known words that name a product (every description names one; see ``_guess``).
         self.product_words = frozenset(w for w in self.vocab if w in PRODUCT_WORDS)
         self._read_as: dict[tuple[str, str], tuple[str, float, str] | None] = {}
         # Variant -> the first word of its synonym group that this vocabulary knows.
@@ -270,25 +270,18 @@ class TextTokenizer:
         """Known words that look like ``word`` (for error messages)."""
         return difflib.get_close_matches(word, self.vocab[2:], n=n, cutoff=0.6)
 
-    def _product_guess(self, text: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """A description that names no product the vocabulary knows: an unknown word within one edit of
-        a known product word (``PRODUCT_WORDS``) is read as it, short words ("tep", "bsg") included."""
+    def _guess(self, text: str, pairs: list[tuple[str, str]], among: frozenset[str] | None = None
+               ) -> list[tuple[str, str]]:
+        """Unknown words of ``pairs`` read as a known word within one edit, short words included
+        (``SubwordReader.nearest(relaxed=True)``), only as one of ``among`` when given. Used where
+        refusing or dropping helps nobody: a description none of whose words is known, and one that
+        names no product (``among=self.product_words``: "a dark slim tep" -> "tee")."""
         raw = dict(normalise_written(text))
         out = []
         for read, word in pairs:
             match = None
             if read not in self.index:
-                match = self.reader.nearest(word, relaxed=True, written=raw.get(word), among=self.product_words)
-            out.append((match[0], word) if match else (read, word))
-        return out
-
-    def _relaxed(self, text: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """A description none of whose words is known: short words within one edit of a known word
-        are read as it too (``SubwordReader.nearest(relaxed=True)``), since refusing helps nobody."""
-        raw = dict(normalise_written(text))
-        out = []
-        for read, word in pairs:
-            match = self.reader.nearest(word, relaxed=True, written=raw.get(word))
+                match = self.reader.nearest(word, relaxed=True, written=raw.get(word), among=among)
             out.append((match[0], word) if match else (read, word))
         return out
 
@@ -297,9 +290,9 @@ class TextTokenizer:
         without it (training data, whose words are all known), unknown words become <unk> silently."""
         pairs = self.readings(text)
         if check and self.product_words and not any(w in self.product_words for w, _ in pairs):
-            pairs = self._product_guess(text, pairs)
+            pairs = self._guess(text, pairs, among=self.product_words)
         if check and pairs and all(w not in self.index for w, _ in pairs):
-            pairs = self._relaxed(text, pairs)
+            pairs = self._guess(text, pairs)
         words = [w for w, _ in pairs]
         if check and not words:
             raise ValueError(f"The description {text!r} has no words the model can read; "
