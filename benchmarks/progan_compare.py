@@ -18,6 +18,15 @@ upper bounds, and the equal-wall-clock row inherits their noise.
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/progan_compare.py --phase-images 2500
     python benchmarks/progan_compare.py --table-only --publish   # print the table; copy the results to
                                                                  # benchmarks/progan_compare.json (read by notebook 10)
+
+``--measure RUN ...`` scores finished run folders instead (e.g. the full recipes, ``pgan train
+progan-catalog64 --mode full`` and ``progan-catalog64-no-mbstd``) with as many samples as real test
+images (``--n 0``, the default there): with k-NN balls, a set of 2,000 samples against 600 real images
+has smaller balls than the real set, which lowers recall and raises precision, so equal sizes compare
+fairly. They are kept under ``"measured"`` in the results.
+
+    PGAN_MODE=full OMP_NUM_THREADS=1 python benchmarks/progan_compare.py --measure \
+        runs/progan-catalog64-full runs/progan-catalog64-no-mbstd-full --out runs/progan-full
 """
 from __future__ import annotations
 
@@ -33,7 +42,7 @@ from pgan_lib.cli.common import machine_line
 from pgan_lib.data import load_dataset
 from pgan_lib.eval import metrics as M
 from pgan_lib.eval.features import reference, shipped_extractor
-from pgan_lib.models.base import GeneratorModel, draw_samples
+from pgan_lib.models.base import GeneratorModel, draw_samples, load_model
 from pgan_lib.models.gan import GAN
 from pgan_lib.models.progan import ProGAN
 from pgan_lib.recipes.progan import BATCH, CONTROL, CONTROL_LR, FEATURE_MODEL, PROGAN_LR, progan_config
@@ -58,9 +67,11 @@ def train(model, data, out: Path, steps: int, lr: float, recipe: str, resume: bo
 
 def measure(model: GeneratorModel, n: int, num_classes: int) -> dict[str, float]:
     """FID, category accuracy and precision/recall/density/coverage of n samples against the 64x64 test split
-    (of the run mode's catalogue: the same real images for every run of one comparison)."""
+    (of the run mode's catalogue: the same real images for every run of one comparison); n = 0: as many
+    samples as real images."""
     ext = shipped_extractor(FEATURE_MODEL)
     ref = reference(ext, "catalog", "test", k=5)
+    n = n or len(ref)
     labels = [i % num_classes for i in range(n)]
     fake = ext(draw_samples(model, n, labels=labels, seed=1))
     out = {"fid": M.frechet_distance(*M.feature_stats(fake.features), *M.feature_stats(ref.extracted.features))}
@@ -78,6 +89,7 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="print the table from results.json")
     ap.add_argument("--publish", action="store_true", help=f"copy the results to {PUBLISHED.name} (notebook 10 reads it)")
     ap.add_argument("--skip-equal-time", action="store_true", help="leave out the equal-wall-clock control run")
+    ap.add_argument("--measure", nargs="+", metavar="RUN", help="score these finished run folders (their last checkpoint)")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     out = Path(args.out)
@@ -88,7 +100,12 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=1))
 
-    if not args.table_only:
+    if args.measure:
+        n = 0 if args.n == ap.get_default("n") else args.n
+        for run in args.measure:
+            results.setdefault("measured", {})[Path(run).name] = measure_run(Path(run), n)
+            save()
+    elif not args.table_only:
         data = load_dataset("catalog", "train", mode="full", size=64)
         k = data.num_classes
         pcfg = progan_config(k, args.phase_images, BATCH)
@@ -133,11 +150,25 @@ def main() -> None:
         print(f"wrote {PUBLISHED}")
 
 
+def measure_run(run: Path, n: int) -> dict:
+    """Scores of a finished run's last checkpoint, with its images shown and its training time."""
+    model = load_model(run / "last")
+    meta = json.loads((run / "last.json").read_text())
+    out = {"run": str(run), "mode": os.environ.get("PGAN_MODE", "quick"), "steps": meta.get("step"),
+           "seconds": meta.get("seconds"), "validation_seconds": meta.get("validation_seconds"),
+           "images": int(getattr(model, "images_shown", 0)),
+           "params_g": sum(p.numel() for p in model.generator.parameters())}
+    out.update(measure(model, n, model.config.num_classes))
+    out["samples"] = out["real_images"] if n == 0 else float(n)
+    return out
+
+
 def print_table(results: dict) -> None:
     s = results.get("setup", {})
-    print(f"64x64 catalogue, {s.get('phase_images')} images per growing phase ({s.get('images_shown')} shown), batch "
-          f"{s.get('batch')}, {s.get('samples')} samples per generator, features {s.get('feature_model')}, "
-          f"{s.get('threads')} thread(s)")
+    if s:
+        print(f"64x64 catalogue, {s.get('phase_images')} images per growing phase ({s.get('images_shown')} shown), batch "
+              f"{s.get('batch')}, {s.get('samples')} samples per generator, features {s.get('feature_model')}, "
+              f"{s.get('threads')} thread(s)")
     cols = ("images", "steps", "seconds", "fid", "cat_acc", "precision", "recall", "density", "coverage")
     print(f"{'run':22s}" + "".join(f"{c:>12s}" for c in cols))
     for name in ("progan", "progan-no-mbstd", "control-equal-images", "control-equal-time"):
@@ -152,6 +183,10 @@ def print_table(results: dict) -> None:
             else:
                 cells.append(f"{v:>12.3f}" if isinstance(v, float) else f"{str(v):>12s}")
         print(f"{name:22s}" + "".join(cells) + f"   load average {r.get('load_before')} -> {r.get('load_after')}")
+    for name, r in results.get("measured", {}).items():
+        print(f"{name:22s}" + "".join(f"{r.get(c):>12.3f}" if isinstance(r.get(c), float) else f"{str(r.get(c)):>12s}"
+                                      for c in cols)
+              + f"   ({r['mode']} test split, {r['samples']:.0f} samples for {r['real_images']:.0f} real images)")
     if "progan" in results and "control-equal-images" in results:
         p, c = results["progan"]["fid"], results["control-equal-images"]["fid"]
         print(f"FID, progressive vs fixed at equal images: {p:.2f} vs {c:.2f} ({100 * (c - p) / c:+.1f}% lower; target >= 10%)")

@@ -201,3 +201,16 @@ def test_a_clip_that_predates_the_lexicon_is_not_reused_by_the_t2i_recipes():
                                   vocab=TextTokenizer.build(train.descriptions).vocab))
     assert not _reads(old, train) and _reads(new, train) and not _reads(no_subwords, train)
     assert _reads(old, SimpleNamespace(descriptions=["a dark jumper"]))     # "jumper" via the synonym table
+
+
+def test_words_lists_what_ids_encodes_including_product_guess(tok):
+    """words() applies the same product-word guess as ids(): "tep" is read as "tee" by both."""
+    import warnings
+    text = "a dark slim tep"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ids = tok.ids(text)
+    words = tok.words(text)
+    assert [tok.vocab[i] for i in ids] == [w for w in words if w in tok.index]
+    assert "tep" not in words and any(w in tok.product_words for w in words)
+    assert tok.unknown_words(text) == []

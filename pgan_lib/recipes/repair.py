@@ -46,8 +46,9 @@ CATALOG_MASKS = "half:3,boxes:1,strokes:1"
 
 
 def fashion_repair(adv: float, task: str = "inpaint", **changes: Any):
-    """The Fashion-MNIST U-Net's builder with adversarial weight ``adv`` (0: L1 only), for ``task`` inpaint
-    or sr; ``changes`` are Pix2PixConfig fields to set otherwise (e.g. ``spectral_weight=100``)."""
+    """The U-Net's builder with adversarial weight ``adv`` (0: L1 only), for ``task`` inpaint or sr, at
+    Fashion-MNIST's shape; ``changes`` are Pix2PixConfig fields to set otherwise (e.g. ``spectral_weight=100``,
+    or ``channels=3, size=32`` for the catalogue's super-resolution)."""
     def build(train: ProductData, mode: ModeSettings) -> Pix2Pix:
         return Pix2Pix(Pix2PixConfig(**{**dict(channels=1, size=28, task=task, width=16, d_width=16, adv_weight=adv,
                                                masks=FASHION_MASKS if task == "inpaint" else "full",
@@ -82,22 +83,21 @@ register(Recipe("repair-fashion", "pix2pix repair (U-Net + PatchGAN, L1 x 100 + 
 # `python benchmarks/repair_select.py --task catalog --steps 4000 --variants spectral_weight=100
 #  spectral_weight=100,d_cond=1,adv_weight=4` (the rule in its docstring) against catalog_repair's defaults
 # (adversarial weight 1, no spectral term, a PatchGAN blind to the description: the recipe before).
+# The guided model's length: the chosen variant went on from 4,000 to 8,000 steps, and on validation
+# items its "colour and pattern right" rose from 0.870 to 0.885 with the item's own description and from
+# 0.517 to 0.573 with a contradicting one (`--steps 8000 --variants spectral_weight=100,d_cond=1,adv_weight=4`).
+# The unguided control keeps 4,000 steps: it answers only whether the description matters.
 CATALOG_LOSSES: dict[str, Any] = dict(spectral_weight=100.0, adv_weight=4.0)
 CATALOG_FULL = replace(FULL, max_steps=4000, val_every=1000, checkpoint_every=500)
+CATALOG_GUIDED_FULL = replace(CATALOG_FULL, max_steps=8000)
 register(Recipe("repair-catalog", "description-guided pix2pix repair (FiLM by catalog-clip's frozen text encoder, "
                 "a PatchGAN that reads the description, Fourier-magnitude term), catalogue pairs with half of the "
                 "holes recoloured", "catalog-pairs:0.5", catalog_repair(True, d_cond=True, **CATALOG_LOSSES), QUICK,
-                CATALOG_FULL, size=32))
+                CATALOG_GUIDED_FULL, size=32))
 register(Recipe("repair-catalog-unguided", "pix2pix repair without the description (the control), catalogue",
                 "catalog-pairs:0", catalog_repair(False, **CATALOG_LOSSES), QUICK, CATALOG_FULL, size=32))
 register(Recipe("sr-fashion", "pix2pix super-resolution 14x14 -> 28x28 (input: bicubic up-sampled), Fashion-MNIST",
                 "fashion-mnist", fashion_repair(1.0, "sr"), QUICK, replace(FULL, max_steps=400)))
-
-
-def _catalog_sr(train: ProductData, mode: ModeSettings) -> Pix2Pix:
-    return Pix2Pix(Pix2PixConfig(channels=3, size=32, task="sr", width=16, d_width=16, adv_weight=1.0, masks="full",
-                                 eval_masks="full", val_images=512 if mode.name == "full" else 128))
-
-
 register(Recipe("sr-catalog", "pix2pix super-resolution 16x16 -> 32x32 (input: bicubic up-sampled), colour catalogue",
-                "catalog", _catalog_sr, QUICK, replace(FULL, max_steps=2000, val_every=500, checkpoint_every=500), size=32))
+                "catalog", fashion_repair(1.0, "sr", channels=3, size=32), QUICK,
+                replace(FULL, max_steps=2000, val_every=500, checkpoint_every=500), size=32))

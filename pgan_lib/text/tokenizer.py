@@ -241,8 +241,9 @@ class TextTokenizer:
         """Normalised words with synonyms and sub-word matches mapped to known words (what the model reads).
 
         A synonym that repeats the word before it is dropped ("polka dots" -> "dotted", not "dotted dotted").
+        Includes the guesses of ``read``, so it lists exactly the words ``ids`` encodes (before dropping).
         """
-        return [w for w, _ in self.readings(text)]
+        return [w for w, _ in self.read(text)]
 
     def readings(self, text: str) -> list[tuple[str, str]]:
         """(word read, word written) for every normalised word of ``text``; they differ where a synonym or
@@ -285,14 +286,21 @@ class TextTokenizer:
             out.append((match[0], word) if match else (read, word))
         return out
 
+    def read(self, text: str) -> list[tuple[str, str]]:
+        """``readings`` of a shopper's description, with the two guesses of ``_guess``: a description that
+        names no known product reads a word one edit from a product word as that word, and one none of
+        whose words is known reads each word as the nearest known word within one edit."""
+        pairs = self.readings(text)
+        if self.product_words and not any(w in self.product_words for w, _ in pairs):
+            pairs = self._guess(text, pairs, among=self.product_words)
+        if pairs and all(w not in self.index for w, _ in pairs):
+            pairs = self._guess(text, pairs)
+        return pairs
+
     def ids(self, text: str, check: bool = True) -> list[int]:
         """Token ids of one description (no padding). With ``check``, awkward input is handled as documented;
         without it (training data, whose words are all known), unknown words become <unk> silently."""
-        pairs = self.readings(text)
-        if check and self.product_words and not any(w in self.product_words for w, _ in pairs):
-            pairs = self._guess(text, pairs, among=self.product_words)
-        if check and pairs and all(w not in self.index for w, _ in pairs):
-            pairs = self._guess(text, pairs)
+        pairs = self.read(text) if check else self.readings(text)
         words = [w for w, _ in pairs]
         if check and not words:
             raise ValueError(f"The description {text!r} has no words the model can read; "
