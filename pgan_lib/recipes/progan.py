@@ -15,7 +15,9 @@ batch 32, at a load average of about 2: 0.04 s at 4x4, 0.1 s at 8x8, 0.24 s at 1
 0.58 s at 32x32 and 0.9 s at 64x64 per step, i.e. 3.7 s per 32 images of every phase,
 so 60,000 images per phase take about 1.9 hours there (plus eight validations of 2,000
 samples); the same steps measured at a load average of 4 took 8.4 s, i.e. over four
-hours. Minutes on a GPU. The control's full run shows the same 540,000 images.
+hours. Measured: the full recipe and its no-mbstd ablation, run side by side on the two
+cores with one thread each, took 5,609 s and 5,566 s (about 94 minutes, validations
+included). Minutes on a GPU. The control's full run shows the same 540,000 images.
 """
 from __future__ import annotations
 
