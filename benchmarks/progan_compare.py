@@ -42,6 +42,7 @@ from pgan_lib.cli.common import machine_line
 from pgan_lib.data import load_dataset
 from pgan_lib.eval import metrics as M
 from pgan_lib.eval.features import reference, shipped_extractor
+from pgan_lib.eval.report import format_rows
 from pgan_lib.models.base import GeneratorModel, draw_samples, load_model
 from pgan_lib.models.gan import GAN
 from pgan_lib.models.progan import ProGAN
@@ -170,23 +171,13 @@ def print_table(results: dict) -> None:
               f"{s.get('batch')}, {s.get('samples')} samples per generator, features {s.get('feature_model')}, "
               f"{s.get('threads')} thread(s)")
     cols = ("images", "steps", "seconds", "fid", "cat_acc", "precision", "recall", "density", "coverage")
-    print(f"{'run':22s}" + "".join(f"{c:>12s}" for c in cols))
-    for name in ("progan", "progan-no-mbstd", "control-equal-images", "control-equal-time"):
-        r = results.get(name)
-        if r is None:
-            continue
-        cells = []
-        for c in cols:
-            v = r.get(c)
-            if c == "seconds":
-                cells.append(f"{v:>12.1f}")
-            else:
-                cells.append(f"{v:>12.3f}" if isinstance(v, float) else f"{str(v):>12s}")
-        print(f"{name:22s}" + "".join(cells) + f"   load average {r.get('load_before')} -> {r.get('load_after')}")
-    for name, r in results.get("measured", {}).items():
-        print(f"{name:22s}" + "".join(f"{r.get(c):>12.3f}" if isinstance(r.get(c), float) else f"{str(r.get(c)):>12s}"
-                                      for c in cols)
-              + f"   ({r['mode']} test split, {r['samples']:.0f} samples for {r['real_images']:.0f} real images)")
+    names = [n for n in ("progan", "progan-no-mbstd", "control-equal-images", "control-equal-time") if n in results]
+    measured = results.get("measured", {})
+    rows = {**{n: results[n] for n in names}, **measured}
+    notes = {n: f"load average {results[n].get('load_before')} -> {results[n].get('load_after')}" for n in names}
+    notes.update({n: f"({r['mode']} test split, {r['samples']:.0f} samples for {r['real_images']:.0f} real images)"
+                  for n, r in measured.items()})
+    print(format_rows(rows, cols, notes=notes))
     if "progan" in results and "control-equal-images" in results:
         p, c = results["progan"]["fid"], results["control-equal-images"]["fid"]
         print(f"FID, progressive vs fixed at equal images: {p:.2f} vs {c:.2f} ({100 * (c - p) / c:+.1f}% lower; target >= 10%)")

@@ -394,6 +394,32 @@ def test_recoloured_pairs_share_geometry_and_contradict_when_asked():
     assert torch.equal(a.images, b.images) and a.descriptions == b.descriptions
 
 
+def test_pair_attributes_change_what_is_asked_and_stay_seen():
+    import numpy as np
+
+    from pgan_lib.data.catalog import SEEN_COMBOS
+    from pgan_lib.data.repair_pairs import pair_attributes
+
+    seen = {tuple(c) for c in SEEN_COMBOS}
+    for change in ("any", "both"):
+        tgt, src = pair_attributes(400, np.random.default_rng(0), contradict=0.5, change=change)
+        assert (tgt[:, 0] == src[:, 0]).all()                                  # the same category
+        assert all(tuple(r) in seen for r in np.concatenate([tgt, src]).tolist())
+        moved = (tgt[:, 1:] != src[:, 1:]).any(1)
+        assert 0.4 < moved.mean() < 0.6
+        both = (tgt[:, 1] != src[:, 1]) & (tgt[:, 2] != src[:, 2])
+        if change == "both":
+            assert (both == moved).all()
+        else:
+            assert both.sum() < moved.sum()          # some items change only the colour or only the pattern
+    with pytest.raises(ValueError, match="change"):
+        pair_attributes(3, np.random.default_rng(0), change="pattern")
+    from pgan_lib.data import load_dataset
+
+    with pytest.raises(ValueError, match="catalog-pairs:SHARE"):          # the error shows how to write it
+        load_dataset("catalog-pairs:half", "val", mode="quick", limit=4)
+
+
 # -- the command line and the shipped models ---------------------------------------------------------
 
 def _pgan(argv):

@@ -13,7 +13,7 @@ from ..config import get_mode
 from .base import SPLITS, ProductData
 from .batches import Batch, BatchIterator, ProductTorchDataset
 
-SOURCES = ("fashion-mnist", "catalog", "catalog-pairs[:SHARE]", "folder:PATH")
+SOURCES = ("fashion-mnist", "catalog", "catalog-pairs[:SHARE[:CHANGE]]", "folder:PATH")
 PAIRS_TRAIN, PAIRS_EVAL = 20000, 1000   # catalog-pairs: recoloured repair pairs rendered per split (see repair_pairs)
 
 
@@ -30,8 +30,8 @@ def load_dataset(
 ) -> ProductData:
     """Load one split of a product image source.
 
-    source:   "fashion-mnist", "catalog", "catalog-pairs[:SHARE]" (repair training pairs, SHARE of
-              them recoloured in the hole; ``data.repair_pairs``) or "folder:PATH".
+    source:   "fashion-mnist", "catalog", "catalog-pairs[:SHARE[:CHANGE]]" (repair training pairs, SHARE of
+              them recoloured in the hole, CHANGE "any" or "both"; ``data.repair_pairs``) or "folder:PATH".
     split:    "train", "val", "test" (the catalogue adds "heldout": unseen
               combinations; a folder adds "all").
     limit:    True caps the split at the run mode's size (``PGAN_MODE``: quick
@@ -55,7 +55,12 @@ def load_dataset(
     elif source == "catalog-pairs" or source.startswith("catalog-pairs:"):
         from .repair_pairs import recoloured_pairs  # each source loads its own dependencies on first use
 
-        share = float(source.partition(":")[2] or 0.5)
+        _, share_text, change = (source.split(":") + ["", ""])[:3]
+        try:
+            share = float(share_text or 0.5)
+        except ValueError:
+            raise ValueError(f"{source!r}: write catalog-pairs:SHARE[:CHANGE], SHARE a number in [0, 1] "
+                             f"(e.g. catalog-pairs:0.5:both)") from None
         if channels not in (None, 3):
             raise ValueError("The catalogue is rendered in colour: leave channels unset (or 3).")
         n = {"train": PAIRS_TRAIN, "val": PAIRS_EVAL, "test": PAIRS_EVAL}.get(split)
@@ -63,6 +68,7 @@ def load_dataset(
             raise ValueError(f"catalog-pairs has the splits train, val and test, not {split!r}")
         cap = settings.max_train if split == "train" else settings.max_eval
         data = recoloured_pairs(n if cap is None else min(n, cap), size=size or 32, contradict=share, split=split,
+                                change=change or "any",
                                 seed=seed + ("train", "val", "test").index(split) * 1000)
     elif source.startswith("folder:"):
         from .folder import load_folder  # each source loads its own dependencies on first use

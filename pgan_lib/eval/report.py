@@ -182,3 +182,15 @@ def format_report(result: dict, width: int = 30) -> str:
     lines.append(f"\n  ({result.get('seconds', float('nan')):.1f} s)")
     return "\n".join(lines)
 
+
+
+def format_rows(rows: dict[str, dict], columns: Sequence[str], width: int = 12, notes: dict[str, str] | None = None) -> str:
+    """A plain-text table, one line per named result row: floats with 3 decimals, anything else as is,
+    missing values as '-'; ``notes`` adds a remark after a row's cells (e.g. its load average)."""
+    name_w = max([22, *(len(n) + 2 for n in rows)])
+    lines = [f"{'run':{name_w}s}" + "".join(f"{c:>{width}s}" for c in columns)]
+    for name, r in rows.items():
+        cells = "".join(f"{r[c]:>{width}.3f}" if isinstance(r.get(c), float) else f"{str(r.get(c, '-')):>{width}s}"
+                        for c in columns)
+        lines.append(f"{name:{name_w}s}" + cells + ("   " + notes[name] if notes and name in notes else ""))
+    return "\n".join(lines)
