@@ -84,16 +84,19 @@ def choose_catalog(rows: dict[str, dict[str, float]], reference: str = "defaults
     return max((v for v in ok if rows[v]["attributes"] >= best - 0.01), key=lambda v: rows[v]["hole_psnr"])
 
 
-def parse_variant(text: str) -> dict[str, float | bool]:
-    """'spectral_weight=100,d_cond=1' -> {'spectral_weight': 100.0, 'd_cond': True}; 'defaults' -> {}."""
+def parse_variant(text: str) -> dict[str, float | int | bool]:
+    """'spectral_weight=100,d_cond=1,width=32' -> {'spectral_weight': 100.0, 'd_cond': True, 'width': 32}
+    (each value of its field's type); 'defaults' -> {}."""
     if text == "defaults":
         return {}
-    out: dict[str, float | bool] = {}
+    out: dict[str, float | int | bool] = {}
+    fields = Pix2PixConfig.__dataclass_fields__
     for part in text.split(","):
         key, _, value = part.partition("=")
-        if key not in Pix2PixConfig.__dataclass_fields__ or not value:
+        if key not in fields or not value:
             raise SystemExit(f"variant {text!r}: write Pix2PixConfig fields as field=value,field=value")
-        out[key] = bool(int(value)) if key == "d_cond" else float(value)
+        kind = type(fields[key].default)
+        out[key] = bool(int(value)) if kind is bool else int(value) if kind is int else float(value)
     return out
 
 
