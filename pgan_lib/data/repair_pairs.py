@@ -13,9 +13,9 @@ visible part says otherwise. ``contradict`` is the share of items with b != a;
 the rest have a = b (ordinary repair). ``change`` says what a contradicting item
 changes: ``"any"`` the colour, the pattern or both (a random other seen
 combination: about two in three change the pattern), ``"both"`` always the colour
-and the pattern, which is how the repair benchmark contradicts a description. The catalogue renderer draws an item's
-geometry from (seed, index) only, which is what makes two colourings of one
-geometry possible.
+and the pattern, which is how the repair benchmark contradicts a description.
+The catalogue renderer draws an item's geometry from (seed, index) only, which
+is what makes two colourings of one geometry possible.
 """
 from __future__ import annotations
 
@@ -59,12 +59,12 @@ def pair_attributes(n: int, rng: np.random.Generator, contradict: float = 0.5,
     if change not in CHANGES:
         raise ValueError(f"change must be one of {CHANGES}, got {change!r}")
     seen = np.array(SEEN_COMBOS, dtype=np.int64)
-    tgt = seen[rng.integers(len(seen), size=n)]
+    tgt = seen[rng.integers(len(seen), size=n)]                          # (n, 3) category, colour, pattern
     src = tgt.copy()
     flip = rng.random(n) < contradict
     seen_set = {tuple(c) for c in SEEN_COMBOS}
     for i in np.flatnonzero(flip):
-        while True:
+        while True:    # another colour and/or pattern of the same category, also a seen combination
             col = int(rng.integers(len(COLOURS)))
             pat = int(rng.integers(len(PATTERNS)))
             differs = (col != tgt[i, 1] and pat != tgt[i, 2]) if change == "both" else (col, pat) != (tgt[i, 1], tgt[i, 2])

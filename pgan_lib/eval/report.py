@@ -183,7 +183,6 @@ def format_report(result: dict, width: int = 30) -> str:
     return "\n".join(lines)
 
 
-
 def format_rows(rows: dict[str, dict], columns: Sequence[str], width: int = 12, notes: dict[str, str] | None = None) -> str:
     """A plain-text table, one line per named result row: floats with 3 decimals, anything else as is,
     missing values as '-'; ``notes`` adds a remark after a row's cells (e.g. its load average)."""
