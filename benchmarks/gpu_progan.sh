@@ -16,17 +16,7 @@
 # Needs what benchmarks/gpu_session.sh needs (the kit's dependencies; PYTHON picks the interpreter).
 # Exit code: the number of steps that failed.
 set -u
-DRY=0
-[ "${1:-}" = "--dry-run" ] && DRY=1
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT" || exit 1
-: "${OUT:?set OUT to the folder for the tables}"
-mkdir -p "$OUT"
-PY="${PYTHON:-python3}"
-LOG="$OUT/session.log"
-: > "$LOG"
-export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
-export PYTHONPATH="$ROOT:${PYTHONPATH:-}"
+source "$(dirname "$0")/gpu_setup.sh" "$@"
 
 if [ $DRY = 1 ]; then
     DEVICE=cpu; MODE=quick; STEPS="--steps 2"; SEEDS="${SEEDS:-1}"; T_TRAIN=300; T_MEASURE=300
@@ -35,11 +25,6 @@ else   # training runs side by side: the limit is for all of them together, then
 fi
 export PGAN_MODE=$MODE
 FAILED=0
-{
-    date -u
-    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-    "$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())'
-} >> "$LOG" 2>&1
 
 RUNS=()
 PIDS=()

@@ -22,22 +22,9 @@
 # /tmp/site first), Fashion-MNIST (PGAN_DATA_DIR, else .data/fashion-mnist, else the system folder).
 # PYTHON picks the interpreter (default python3). Exit code: the number of steps that failed.
 set -u
-DRY=0
-[ "${1:-}" = "--dry-run" ] && DRY=1
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT" || exit 1
-: "${OUT:?set OUT to the folder for the tables}"
-mkdir -p "$OUT"
-PY="${PYTHON:-python3}"
-LOG="$OUT/session.log"
-: > "$LOG"
-export PYTHONUNBUFFERED=1 MPLBACKEND=Agg PGAN_MODE=quick
-if [ -d .whl ] && ls .whl/*.whl > /dev/null 2>&1; then
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        >> "$LOG" 2>&1 && export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-export PYTHONPATH="$ROOT:${PYTHONPATH:-}"
-if [ -z "${PGAN_DATA_DIR:-}" ] && [ -d .data/fashion-mnist ]; then export PGAN_DATA_DIR="$ROOT/.data/fashion-mnist"; fi
+source "$(dirname "$0")/gpu_setup.sh" "$@"
+export PGAN_MODE=quick
+"$PY" -c 'import nbval' 2>/dev/null || echo "nbval missing: the notebook step will fail (give its wheels in .whl/)" >> "$LOG"
 
 if [ $DRY = 1 ]; then
     DEVICE=cpu; MODE=quick; BUDGET=3; LARGE_BUDGET=3; FID=100; LARGE_BATCH=128; STEPS="--steps 4"
@@ -59,14 +46,6 @@ step() {   # step NAME LIMIT COMMAND...: run with a time limit, log the outcome
     [ $rc = 0 ] || FAILED=$((FAILED + 1))
     return 0
 }
-
-{
-    date -u
-    uptime
-    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-    "$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())'
-    "$PY" -c 'import nbval' 2>/dev/null || echo "nbval missing: the notebook step will fail (give its wheels in .whl/)"
-} >> "$LOG" 2>&1
 
 step speed "$T_SPEED" "$PY" benchmarks/train_speed.py --device $DEVICE --mode $MODE --budget $BUDGET \
     --fid-samples $FID --json "$OUT/train_speed.json" >> "$LOG" 2>&1
