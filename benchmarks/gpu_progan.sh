@@ -24,7 +24,6 @@ else   # training runs side by side: the limit is for all of them together, then
     DEVICE=cuda; MODE=full; STEPS=""; SEEDS="${SEEDS:-1 2}"; T_TRAIN=420; T_MEASURE=150
 fi
 export PGAN_MODE=$MODE
-FAILED=0
 
 RUNS=()
 PIDS=()
@@ -45,12 +44,11 @@ for i in "${!PIDS[@]}"; do
     [ $rc = 0 ] || FAILED=$((FAILED + 1))
 done
 
-echo "== measure (limit ${T_MEASURE}s)" >> "$LOG"
 MEASURE=()
 for run in "${RUNS[@]}"; do [ -f "$run/last.json" ] && MEASURE+=("$run"); done
 if [ ${#MEASURE[@]} -gt 0 ]; then
-    timeout --signal=TERM --kill-after=10 "$T_MEASURE" "$PY" benchmarks/progan_compare.py --measure "${MEASURE[@]}" \
-        --out "$OUT/measured" > "$OUT/progan_seeds.txt" 2>&1 || FAILED=$((FAILED + 1))
+    step measure "$T_MEASURE" "$PY" benchmarks/progan_compare.py --measure "${MEASURE[@]}" \
+        --out "$OUT/measured" > "$OUT/progan_seeds.txt" 2>&1
     cp "$OUT/measured/results.json" "$OUT/progan_seeds.json" 2>/dev/null
 else
     echo "no run left a checkpoint to measure" >> "$LOG"; FAILED=$((FAILED + 1))

@@ -35,18 +35,6 @@ else   # worst case 100 + 130 + 90 + 240 s: under ten minutes with the start-up
     COMPILE="--kit compile,channels_last"; EVAL_EVERY=15; NOTEBOOKS=""
     T_SPEED=100; T_LARGE=130; T_RECIPE=90; T_NB=240
 fi
-FAILED=0
-step() {   # step NAME LIMIT COMMAND...: run with a time limit, log the outcome
-    local name=$1 limit=$2; shift 2
-    local t0=$SECONDS
-    echo "== $name (limit ${limit}s): $*" >> "$LOG"
-    timeout --signal=TERM --kill-after=10 "$limit" "$@"
-    local rc=$?
-    echo "== $name: exit $rc after $((SECONDS - t0)) s" >> "$LOG"
-    [ $rc = 0 ] || FAILED=$((FAILED + 1))
-    return 0
-}
-
 step speed "$T_SPEED" "$PY" benchmarks/train_speed.py --device $DEVICE --mode $MODE --budget $BUDGET \
     --fid-samples $FID --json "$OUT/train_speed.json" >> "$LOG" 2>&1
 step speed-large "$T_LARGE" "$PY" benchmarks/train_speed.py --device $DEVICE --mode $MODE --budget $LARGE_BUDGET \

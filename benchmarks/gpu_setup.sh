@@ -1,7 +1,8 @@
 # Set-up shared by the prepared GPU sessions (gpu_session.sh, gpu_progan.sh), sourced with the script's
 # arguments: DRY (1 after --dry-run), ROOT (the repository, made the working folder), OUT (required: the
 # folder for the tables), PY (PYTHON, default python3), LOG ($OUT/session.log, emptied); wheels given in
-# .whl/ are installed to /tmp/site first; the machine (date, load, GPU, python, torch, CUDA) opens the log.
+# .whl/ are installed to /tmp/site first; the machine (date, load, GPU, python, torch, CUDA) opens the log;
+# ``step`` runs one step under a time limit and counts it in FAILED when it fails.
 DRY=0
 [ "${1:-}" = "--dry-run" ] && DRY=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,3 +25,14 @@ if [ -z "${PGAN_DATA_DIR:-}" ] && [ -d .data/fashion-mnist ]; then export PGAN_D
     command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     "$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())'
 } >> "$LOG" 2>&1
+FAILED=0
+step() {   # step NAME LIMIT COMMAND...: run with a time limit, log the outcome
+    local name=$1 limit=$2; shift 2
+    local t0=$SECONDS
+    echo "== $name (limit ${limit}s): $*" >> "$LOG"
+    timeout --signal=TERM --kill-after=10 "$limit" "$@"
+    local rc=$?
+    echo "== $name: exit $rc after $((SECONDS - t0)) s" >> "$LOG"
+    [ $rc = 0 ] || FAILED=$((FAILED + 1))
+    return 0
+}

@@ -73,7 +73,7 @@ from pgan_lib.eval import repair as R
 from pgan_lib.eval.features import FeatureExtractor
 from pgan_lib.models.pix2pix import Pix2PixConfig
 from pgan_lib.recipes import Recipe, get_recipe, register, run_recipe
-from pgan_lib.recipes.repair import CATALOG_LOSSES, catalog_repair, unet_repair
+from pgan_lib.recipes.repair import catalog_repair, unet_repair
 
 
 def choose_catalog(rows: dict[str, dict[str, float]], reference: str = "defaults") -> str:
@@ -122,7 +122,7 @@ def catalog(args) -> None:
     ext = FeatureExtractor.shipped("catalog-classifier")
     rows: dict[str, dict[str, float]] = {}
     if args.data:    # round 2: the shipped recipe's model is the reference row, each data source a variant
-        variants = ["recipe", *args.data]
+        variants = list(args.data) if args.train_only else ["recipe", *args.data]
     else:
         variants = list(args.variants) if args.train_only else ["defaults", *[v for v in args.variants if v != "defaults"]]
     for v in variants:
@@ -130,8 +130,8 @@ def catalog(args) -> None:
         if v == "recipe":
             model = pretrained.load("catalog-repair").eval()
         elif args.data:
-            model = train_variant("repair-catalog-" + v.replace(":", "-"), base,
-                                  catalog_repair(True, d_cond=True, **CATALOG_LOSSES), args.steps, args.out, source=v)
+            model = train_variant("repair-catalog-" + v.replace(":", "-"), base, base.build, args.steps, args.out,
+                                  source=v)
         else:
             name = "repair-catalog-" + v.replace("=", "").replace(",", "-").replace("_weight", "")
             model = train_variant(name, base, catalog_repair(True, **parse_variant(v)), args.steps, args.out)
