@@ -101,11 +101,13 @@ register(Recipe("repair-fashion", "pix2pix repair (U-Net + PatchGAN, width 32, L
 # spectral_weight=100,d_cond=1,adv_weight=4,width=32,d_width=32`): a pattern the visible half does not show
 # stays the hard part.
 CATALOG_LOSSES: dict[str, Any] = dict(spectral_weight=100.0, adv_weight=4.0)
+#: The guided model's changes over ``catalog_repair``'s defaults: a PatchGAN that reads the description, and the losses.
+CATALOG_GUIDED: dict[str, Any] = dict(d_cond=True, **CATALOG_LOSSES)
 CATALOG_FULL = replace(FULL, max_steps=4000, val_every=1000, checkpoint_every=500)
 CATALOG_GUIDED_FULL = replace(CATALOG_FULL, max_steps=8000)
 register(Recipe("repair-catalog", "description-guided pix2pix repair (FiLM by catalog-clip's frozen text encoder, "
                 "a PatchGAN that reads the description, Fourier-magnitude term), catalogue pairs with half of the "
-                "holes recoloured", "catalog-pairs:0.5", catalog_repair(True, d_cond=True, **CATALOG_LOSSES), QUICK,
+                "holes recoloured", "catalog-pairs:0.5", catalog_repair(True, **CATALOG_GUIDED), QUICK,
                 CATALOG_GUIDED_FULL, size=32))
 register(Recipe("repair-catalog-unguided", "pix2pix repair without the description (the control), catalogue",
                 "catalog-pairs:0", catalog_repair(False, **CATALOG_LOSSES), QUICK, CATALOG_FULL, size=32))
