@@ -129,7 +129,7 @@ def catalog(args) -> None:
     col, pat = val.attributes["colour"], val.attributes["pattern"]
     ext = FeatureExtractor.shipped("catalog-classifier")
     rows: dict[str, dict[str, float]] = {}
-    wider = args.width != 16   # round 3: the recipe's model at another width, against the shipped one
+    wider = args.width is not None   # round 3: the recipe's model at --width, against the shipped one
     if args.data or wider:     # round 2: the shipped recipe's model is the reference row, each data source a variant
         variants = [f"width{args.width}"] if wider else list(args.data)
         variants = variants if args.train_only else ["recipe", *variants]
@@ -205,8 +205,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000, help="validation photos measured")
     p.add_argument("--out", default="runs/repair-select")
     p.add_argument("--task", choices=("fashion", "fashion-spectral", "fashion-sharp", "catalog"), default="fashion")
-    p.add_argument("--width", type=int, default=16, help="fashion-sharp, catalog: U-Net and PatchGAN width "
-                   "(catalog: other than 16 trains the recipe at that width, against the shipped catalog-repair)")
+    p.add_argument("--width", type=int, default=None, help="fashion-sharp: U-Net and PatchGAN width (default 16); "
+                   "catalog: train the recipe at this width, against the shipped catalog-repair")
     p.add_argument("--variants", nargs="+", default=["defaults"], help="catalog: Pix2PixConfig changes, field=value,...")
     p.add_argument("--train-only", action="store_true", help="train the listed variants or weights, measure nothing")
     p.add_argument("--data", nargs="+", help="catalog round 2: data sources (catalog-pairs:SHARE:CHANGE) for the "
@@ -216,6 +216,7 @@ def main() -> None:
     print(f"machine: {machine_line()}", flush=True)
     if args.task == "catalog":
         return catalog(args)
+    args.width = args.width or 16
     base = get_recipe("repair-fashion")
     val = load_dataset("fashion-mnist", "val", mode="full").take(args.n)
     x = val.float_images()
