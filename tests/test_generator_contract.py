@@ -129,13 +129,17 @@ def test_n_z_and_seed_are_checked(generator):
 
 REFERENCE = Path(__file__).parent / "data" / "shipped_samples.npz"
 REQUESTS = json.loads(REFERENCE.with_suffix(".json").read_text())
+PIXEL_TOLERANCE = 1e-4
 
 
 @pytest.mark.parametrize("name", sorted(REQUESTS))
 def test_shipped_generators_draw_the_recorded_samples(name):
     """4 samples per shipped generator (seed 123, one CPU thread: the thread count changes float rounding),
-    recorded from the kit before its code was reorganised:
-    the same weights must give exactly the same pixels, bit for bit."""
+    recorded from the kit before its code was reorganised: the same weights must give the same pixels.
+
+    On the CPU that recorded them they agree bit for bit; another CPU's kernels round the last bits
+    differently (up to about 1e-5 on pixels in [0, 1] seen between two x86 servers), so PIXEL_TOLERANCE
+    allows 1e-4. A changed weight, layer or sampling step moves pixels by orders of magnitude more."""
     if not pretrained.available(name):
         pytest.skip(f"{name} is not shipped in this copy")
     model = pretrained.load(name)
@@ -143,7 +147,7 @@ def test_shipped_generators_draw_the_recorded_samples(name):
     with np.load(REFERENCE) as ref:
         want = ref[name]
     assert got.dtype == want.dtype and got.shape == want.shape
-    assert np.array_equal(got, want), f"{name}: max difference {np.abs(got - want).max():.3g}"
+    assert np.abs(got - want).max() <= PIXEL_TOLERANCE, f"{name}: max difference {np.abs(got - want).max():.3g}"
 
 
 def test_every_shipped_generator_has_a_recorded_sample():
