@@ -33,8 +33,10 @@ def test_every_shipped_checkpoint_names_how_to_remake_it(name):
 
 
 def test_checkpoints_folder_stays_small():
+    """Every clone carries the shipped models, so their folder has a budget: 64 MiB (it was 50 until the
+    guided catalogue repair was widened to 32 channels, 2.2 -> 8.0 MB in half precision, 56 MiB in all)."""
     total = sum(p.stat().st_size for p in pretrained.checkpoint_dir().iterdir())
-    assert total < 50 * 2 ** 20
+    assert total < 64 * 2 ** 20, f"checkpoints/ holds {total / 2 ** 20:.1f} MiB; the budget is 64 MiB"
 
 
 def test_tampered_checkpoint_is_refused(tmp_path, monkeypatch):

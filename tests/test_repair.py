@@ -580,6 +580,31 @@ def test_shipped_repair_models_load_and_beat_the_baselines(fashion_test):
     assert R.psnr(guided.repair(xc, mc, prompts=cat.descriptions), xc, mc).mean() > R.psnr(mean_fill(xc, mc), xc, mc).mean() + 3
 
 
+@pytest.mark.parametrize("name,recipe", [("fashion-repair", "repair-fashion"), ("fashion-repair-l1", "repair-fashion-l1"),
+                                         ("catalog-repair", "repair-catalog"),
+                                         ("catalog-repair-unguided", "repair-catalog-unguided"),
+                                         ("fashion-sr", "sr-fashion"), ("catalog-sr", "sr-catalog")])
+def test_shipped_repair_model_is_what_its_recipe_builds(name, recipe):
+    """A recipe changed (a width, a loss weight) without re-shipping its model would describe a model
+    nobody can download; the configurations are compared as JSON (tuples and lists alike)."""
+    import json
+    from dataclasses import asdict
+
+    from pgan_lib import pretrained
+    from pgan_lib.config import get_mode
+    from pgan_lib.recipes import get_recipe
+
+    if not pretrained.available(name):
+        pytest.skip(f"{name} is not shipped in this copy")
+    shipped = pretrained.load(name).config
+    built = get_recipe(recipe).build(None, get_mode("full")).config
+
+    def as_json(config) -> dict:
+        return json.loads(json.dumps(asdict(config)))
+    differ = {k: (v, as_json(built)[k]) for k, v in as_json(shipped).items() if v != as_json(built)[k]}
+    assert not differ, f"{name} differs from recipe {recipe} in (shipped, recipe): {differ}"
+
+
 def test_guided_catalogue_recipe_runs_on_recoloured_pairs(tmp_path):
     from pgan_lib.data import load_dataset
     from pgan_lib.recipes import get_recipe, run_recipe
