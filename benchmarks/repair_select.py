@@ -58,8 +58,8 @@ above with "recipe" in place of "defaults".
 while width 32 at 2,000 steps was 7.5 points better than width 16 at 2,000 with the item's own description) trains
 the recipe's model, losses and pairs with U-Net and PatchGAN width W, against the shipped ``catalog-repair``
 ("recipe"; width 16 when this round was run). The rule, fixed before any number was seen: the same as above with
-"recipe" in place of "defaults"; the wider model is adopted only if it is chosen. Width 32 was, and is the
-recipe's width since (``recipes.repair.CATALOG_WIDTH``).
+"recipe" in place of "defaults"; the wider model is adopted only if it is chosen. Width 32 was chosen, and is
+the recipe's width since (``recipes.repair.CATALOG_WIDTH``).
 
     python benchmarks/repair_select.py --task catalog --steps 8000 --width 32
 """

@@ -596,12 +596,9 @@ def test_shipped_repair_model_is_what_its_recipe_builds(name, recipe):
 
     if not pretrained.available(name):
         pytest.skip(f"{name} is not shipped in this copy")
-    shipped = pretrained.load(name).config
-    built = get_recipe(recipe).build(None, get_mode("full")).config
-
-    def as_json(config) -> dict:
-        return json.loads(json.dumps(asdict(config)))
-    differ = {k: (v, as_json(built)[k]) for k, v in as_json(shipped).items() if v != as_json(built)[k]}
+    shipped, built = (json.loads(json.dumps(asdict(config))) for config in
+                      (pretrained.load(name).config, get_recipe(recipe).build(None, get_mode("full")).config))
+    differ = {k: (v, built[k]) for k, v in shipped.items() if v != built[k]}
     assert not differ, f"{name} differs from recipe {recipe} in (shipped, recipe): {differ}"
 
 
