@@ -34,6 +34,14 @@ U-Net's, the highest hole edge energy.
 
     python benchmarks/repair_select.py --task fashion-sharp --width 32 --steps 600 --weights 8 12 16
 
+Round 4 asked whether a longer training sharpens the fill within the window: the same task and rule at
+``--steps 2400`` (four times the recipe's length), weights 8 and 12 against the L1-only U-Net trained as long,
+the longer length to be adopted only if the chosen weight's edge energy beat the shipped 600-step model's
+(0.0255). On validation the L1-only U-Net gained more PSNR (17.66 -> 18.78) than weights 8 and 12 did (17.62,
+17.56: both outside the window), so no weight was chosen and the recipe stays at 600 steps.
+
+    python benchmarks/repair_select.py --task fashion-sharp --width 32 --steps 2400 --weights 8 12
+
 ``--task catalog`` compares variants of the description-guided ``repair-catalog`` (Pix2PixConfig
 fields written ``field=value,field=value``, set over ``recipes.repair.catalog_repair``'s defaults;
 ``defaults`` alone is those: adversarial weight 1, no Fourier term, a PatchGAN that does not read

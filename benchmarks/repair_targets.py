@@ -39,16 +39,13 @@ from pgan_lib.models.base import load_model
 from pgan_lib.models.classical import bicubic, biharmonic, mean_fill
 from pgan_lib.models.pix2pix import sr_input
 
-RECIPE_OF = {"fashion-repair": "repair-fashion", "fashion-repair-l1": "repair-fashion-l1",
-             "catalog-repair": "repair-catalog", "catalog-repair-unguided": "repair-catalog-unguided",
-             "fashion-sr": "sr-fashion", "catalog-sr": "sr-catalog"}
-
 
 def load_repair_model(name: str):
-    """The shipped model ``name`` if it verifies, else the last checkpoint of its full-mode run."""
+    """The shipped model ``name`` if it verifies, else the last checkpoint of its recipe's full-mode run
+    (the recipe the manifest names)."""
     if pretrained.available(name):
         return pretrained.load(name)
-    run = Path("runs") / f"{RECIPE_OF[name]}-full" / "last"
+    run = Path("runs") / f"{pretrained.SHIPPED[name].recipe}-full" / "last"
     print(f"  ({name} is not shipped here: using {run})")
     return load_model(run)
 

@@ -9,6 +9,9 @@ words, with held-out words (``pgan_lib.data.lexicon.HELD_OUT_WORDS``: synonyms, 
 with the product word misspelt by one edit (``pgan_lib.eval.shopper``). The kit's classifiers
 judge class / category / colour / pattern, the pixel rules judge shade and fit.
 
+A second table splits the held-out prompts by the held-out word in them: how the model reads the
+word (``pgan_lib.eval.shopper.how_read``) and what the images drawn for those prompts show.
+
 Refusals: every one-edit misspelling of every product word (training lexicon), alone and after a
 shade/colour word, is given to the model; the table counts the prompts it refuses to read.
 Misspellings that spell a training word or a common function word are words, not typos, and are
@@ -30,7 +33,7 @@ import torch
 from pgan_lib import pretrained
 from pgan_lib.data.catalog import CATEGORIES
 from pgan_lib.data.lexicon import FASHION_PRODUCT_WORDS, training_words
-from pgan_lib.eval.shopper import WORD_SETS, evaluate_shopper_words, one_edit_typos, refusals
+from pgan_lib.eval.shopper import WORD_SETS, by_held_out_word, evaluate_shopper_words, how_read, one_edit_typos, refusals
 from pgan_lib.models.base import load_model
 from pgan_lib.text import singular
 from pgan_lib.text.subword import FUNCTION_WORDS
@@ -80,9 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         res = {w: evaluate_shopper_words(model, dataset, w, per=per, seed=0) for w in WORD_SETS}
         typos = typo_prompts(dataset)
         refused = refusals(model, typos)
-        results[dataset] = {"model": name, **{w: {k: v for k, v in r.items() if k != "prompts"} for w, r in res.items()},
+        per_word = [{**row, "read_as": how_read(row["word"], model.tokenizer)}
+                    for row in by_held_out_word(dataset, res["held-out"])]
+        results[dataset] = {"model": name,
+                            **{w: {k: v for k, v in r.items() if k not in ("prompts", "right")} for w, r in res.items()},
                             "typo_prompts": len(typos), "typo_refused": len(refused),
-                            "typo_refused_examples": refused[:10]}
+                            "typo_refused_examples": refused[:10], "held_out_words": per_word}
         for w in WORD_SETS:
             acc = res[w]["accuracy"]
             rows.append((name, w, res[w]["n"], *(acc[a] for a in ATTRS[dataset]), res[w]["refused"]))
@@ -99,6 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, w, n, a, b, c, r in rows:
         cells = " ".join(f"{x:9.3f}" if x is not None else f"{'':9s}" for x in (a, b, c))
         print(f"{name:14s} {w:17s} {n:7d}   {cells}  {r:7d}")
+    for dataset in results:
+        if dataset == "per":
+            continue
+        attrs = ATTRS[dataset]
+        print(f"\n{results[dataset]['model']}, held-out prompts by the held-out word in them "
+              "(a prompt names every attribute with a held-out word)\n")
+        print(f"{'attribute':9s} {'word':12s} {'read as':10s} {'how':13s} {'prompts':>7s}  "
+              + " ".join(f"{a:>8s}" for a in attrs))
+        for row in results[dataset]["held_out_words"]:
+            read, how = row["read_as"]
+            cells = " ".join(f"{row['accuracy'][a]:8.3f}" if row["n"] else f"{'':8s}" for a in attrs)
+            print(f"{row['attribute']:9s} {row['word']:12s} {read:10s} {how:13s} {row['n']:7d}  {cells}")
     print("\ntargets: Fashion-MNIST held-out and typo class and shade >= 0.90; catalogue held-out at most 5 points "
           "below training words; 0 refused")
     if "fashion-mnist" in results:

@@ -583,9 +583,9 @@ def test_shipped_repair_models_load_and_beat_the_baselines(fashion_test):
 @pytest.mark.parametrize("name", ["fashion-repair", "fashion-repair-l1", "catalog-repair", "catalog-repair-unguided",
                                   "fashion-sr", "catalog-sr"])
 def test_shipped_repair_model_is_what_its_recipe_builds(name):
-    """A recipe changed (a width, a loss weight) without re-shipping its model would describe a model
-    nobody can download. The recipe is the one the manifest names; the configurations are compared as
-    JSON (tuples and lists alike)."""
+    """A recipe changed (a width, a loss weight, the training length) without re-shipping its model would
+    describe a model nobody can download. The recipe is the one the manifest names; the configurations are
+    compared as JSON (tuples and lists alike), and the shipped model's step with the recipe's full length."""
     import json
     from dataclasses import asdict
 
@@ -599,6 +599,9 @@ def test_shipped_repair_model_is_what_its_recipe_builds(name):
     shipped, built = (json.loads(json.dumps(asdict(config))) for config in
                       (pretrained.load(name).config, get_recipe(recipe).build(None, get_mode("full")).config))
     differ = {k: (v, built[k]) for k, v in shipped.items() if v != built[k]}
+    step = json.loads((pretrained.checkpoint_dir() / f"{name}.json").read_text())["step"]
+    if step != get_recipe(recipe).full.max_steps:
+        differ["steps"] = (step, get_recipe(recipe).full.max_steps)
     assert not differ, f"{name} differs from recipe {recipe} in (shipped, recipe): {differ}"
 
 

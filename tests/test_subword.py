@@ -17,6 +17,7 @@ from pgan_lib.data.lexicon import (
     training_words,
 )
 from pgan_lib.eval.shopper import one_edit_typos, shopper_prompts
+from pgan_lib.pretrained import available as pretrained_available
 from pgan_lib.text import TextEncoder, TextEncoderConfig, TextTokenizer, TextWarning, normalise, singular
 from pgan_lib.text.subword import FUNCTION_WORDS, bucket_table, char_ngrams, fnv1a, within_one_edit
 
@@ -214,3 +215,52 @@ def test_words_lists_what_ids_encodes_including_product_guess(tok):
     assert [tok.vocab[i] for i in ids] == [w for w in words if w in tok.index]
     assert "tep" not in words and any(w in tok.product_words for w in words)
     assert tok.unknown_words(text) == []
+
+
+def test_words_of_the_kit_lexicons_are_read_by_one_edit_never_by_subwords():
+    """A word of the kit's lexicons ("shirt", "blackish" made one here) is a word in its own right: the reader
+    still reads it within one edit ("shirt" -> "tshirt"), never by n-gram similarity."""
+    from pgan_lib.text.subword import SubwordReader
+    from pgan_lib.text.tokenizer import lexicon_words
+
+    vocab = TextTokenizer.build(["a black tshirt", "a grey coat"]).vocab
+    assert SubwordReader(vocab).nearest("blackish")[:3:2] == ("black", "sub-words")
+    assert SubwordReader(vocab, real_words=frozenset({"blackish"})).nearest("blackish") is None
+    assert SubwordReader(vocab, real_words=frozenset({"shirt"})).nearest("shirt")[::2] == ("tshirt", "one edit")
+    assert {"grey", "pair", "fitted", "tshirt", "jean", "handbag"} <= lexicon_words()
+    held = {w for attrs in HELD_OUT_WORDS.values() for table in attrs.values() for ws in table.values() for w in ws}
+    assert not {w for w in held if w.endswith("ish")} & lexicon_words()     # derived words stay readable
+
+
+@pytest.mark.skipif(not (pretrained_available("catalog-t2i") and pretrained_available("fashion-t2i")),
+                    reason="catalog-t2i and fashion-t2i are not shipped in checkpoints/")
+def test_shipped_text_models_leave_out_words_of_the_other_lexicon_rather_than_misread_them():
+    """The learned readers once read "grey" as "green", "fitted" as "dotted" (catalogue) and "pair" as "slim"
+    (Fashion-MNIST): each is a kit word the model does not know, so it is left out, with the warning."""
+    from pgan_lib import pretrained
+
+    catalog, fashion = pretrained.load("catalog-t2i").tokenizer, pretrained.load("fashion-t2i").tokenizer
+    for tok_, text, want in ((catalog, "a grey mug", ["a", "mug"]), (catalog, "a fitted dress", ["a", "dress"]),
+                             (fashion, "a pair of dark jeans", ["a", "of", "dark", "jean"])):
+        with pytest.warns(TextWarning, match="left out"):
+            got = [tok_.vocab[i] for i in tok_.ids(text)]
+        assert got == want, (text, got)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TextWarning)
+        assert catalog.words("a greenish mug") == ["a", "green", "mug"]      # a derived word is still read
+
+
+def test_held_out_prompts_split_by_their_held_out_word():
+    """``by_held_out_word`` counts each word's prompts by whole words ("tee" is not in "teeshirt")."""
+    from pgan_lib.eval.shopper import by_held_out_word, how_read
+
+    result = {"prompts": ["a reddish teeshirt, solid", "a bluish tee, solid", "bluish cup, stripy"],
+              "right": {"colour": torch.tensor([True, False, False]), "pattern": torch.tensor([True, True, False])}}
+    rows = {r["word"]: r for r in by_held_out_word("catalog", result)}
+    assert (rows["reddish"]["n"], rows["bluish"]["n"], rows["tee"]["n"], rows["teeshirt"]["n"]) == (1, 2, 1, 1)
+    assert rows["bluish"]["accuracy"] == {"colour": 0.0, "pattern": 0.5}
+    assert rows["solid"]["accuracy"] == {"colour": 0.5, "pattern": 1.0}
+    assert rows["greenish"]["n"] == 0 and rows["greenish"]["accuracy"] == {}
+    tok_ = TextTokenizer.build(["a red striped mug"])
+    assert how_read("cup", tok_) == ("mug", "synonym table") and how_read("red", tok_) == ("red", "known")
+    assert how_read("zzzz", tok_) == ("-", "left out")

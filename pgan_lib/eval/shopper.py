@@ -14,6 +14,7 @@ every one-edit misspelling of a word, for the exhaustive version of that count.
 """
 from __future__ import annotations
 
+import re
 import string
 import warnings
 from typing import Any, Sequence
@@ -24,7 +25,7 @@ from ..data.attributes import TEMPLATES, describe_fashion
 from ..data.catalog import CATEGORIES, COLOURS, PATTERNS, SEEN_COMBOS, TRAIN_TEMPLATES, describe
 from ..data.lexicon import FASHION_FIT_LEXICON, FASHION_PRODUCT_WORDS, FASHION_SHADE_LEXICON, HELD_OUT_WORDS, training_words
 from ..models.base import draw_samples
-from ..text import TextWarning, singular
+from ..text import TextTokenizer, TextWarning, normalise, singular
 from ..text.subword import FUNCTION_WORDS
 from .attributes import attribute_accuracy, observed_attributes
 
@@ -113,6 +114,39 @@ def shopper_prompts(dataset: str, words: str = "held-out", per: int = 10, seed: 
     return prompts, requested
 
 
+def how_read(word: str, tokenizer: TextTokenizer) -> tuple[str, str]:
+    """(the word a model reads, how it got there) for a ``word`` it may never have seen in training.
+
+    How: "known" (in the vocabulary), "synonym table", "one edit" or "sub-words" (``subword``);
+    ("-", "left out") when the model cannot read it.
+    """
+    w = normalise(word)[-1]
+    if w in tokenizer.index:
+        return w, "known"
+    if w in tokenizer.synonym_of:
+        return tokenizer.synonym_of[w], "synonym table"
+    match = tokenizer.read_as(w)
+    return (match[0], match[2]) if match else ("-", "left out")
+
+
+def by_held_out_word(dataset: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Split a "held-out" ``evaluate_shopper_words`` result by the held-out word in each prompt.
+
+    One row per held-out word of ``HELD_OUT_WORDS[dataset]``: {"attribute", "value", "word", "n",
+    "accuracy": {attribute: share of those prompts' images showing it}}. A word that no prompt
+    contains gets n = 0 and no accuracy.
+    """
+    rows = []
+    for attr, table in HELD_OUT_WORDS[dataset].items():
+        for value, words in table.items():
+            for word in words:
+                pattern = re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])")
+                has = torch.tensor([bool(pattern.search(p)) for p in result["prompts"]])
+                acc = {a: right[has].float().mean().item() for a, right in result["right"].items()} if has.any() else {}
+                rows.append({"attribute": attr, "value": value, "word": word, "n": int(has.sum()), "accuracy": acc})
+    return rows
+
+
 def refusals(model, prompts: Sequence[str]) -> list[tuple[str, str]]:
     """(prompt, reason) for every prompt the model refuses to read (its ``cond_inputs`` raises ValueError)."""
     out = []
@@ -130,8 +164,9 @@ def evaluate_shopper_words(model, dataset: str, words: str, per: int = 10, seed:
                            classifier=None) -> dict[str, Any]:
     """Draw ``per`` images for every combination of ``shopper_prompts(dataset, words)`` and judge them.
 
-    Returns {"n", "accuracy": {attribute: share, "all": share}, "refused": prompts refused, "prompts"}.
-    Refused prompts are left out of the drawing (and counted).
+    Returns {"n", "accuracy": {attribute: share, "all": share}, "refused": prompts refused, "prompts",
+    "right": {attribute: (n,) bool, one per drawn prompt}}. Refused prompts are left out of the drawing
+    (and counted).
     """
     prompts, requested = shopper_prompts(dataset, words, per, seed)
     refused = {p for p, _ in refusals(model, prompts)}
@@ -142,8 +177,10 @@ def evaluate_shopper_words(model, dataset: str, words: str, per: int = 10, seed:
         warnings.simplefilter("ignore", TextWarning)
         images = draw_samples(model, len(prompts), prompts=prompts, seed=seed)
     observed = observed_attributes(images, dataset, requested, extractor=classifier)
+    right = {name: observed[name].cpu() == want.cpu() for name, want in requested.items()}
     return {"n": len(prompts), "accuracy": attribute_accuracy(observed, requested), "refused": len(refused),
-            "prompts": prompts}
+            "prompts": prompts, "right": right}
 
 
-__all__ = ["WORD_SETS", "one_edit_typos", "typo_of", "shopper_prompts", "refusals", "evaluate_shopper_words"]
+__all__ = ["WORD_SETS", "one_edit_typos", "typo_of", "shopper_prompts", "how_read", "by_held_out_word", "refusals",
+           "evaluate_shopper_words"]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .subword import MIN_SIMILARITY_LEARNED, NGRAM_MAX, NGRAM_MIN, SubwordReader, bucket_table
-from .tokenizer import TextTokenizer
+from .tokenizer import TextTokenizer, lexicon_words
 
 
 @dataclass
@@ -128,7 +128,8 @@ class TextEncoder(nn.Module):
             # n-gram buckets of every vocabulary word (V, G), derived from the vocabulary: not saved
             self.register_buffer("vocab_ngrams", bucket_table(self.tokenizer.vocab, b), persistent=False)
             self.tokenizer.set_reader(SubwordReader(self.tokenizer.vocab, self.subword_vectors,
-                                                    min_similarity=MIN_SIMILARITY_LEARNED, center=True))
+                                                    min_similarity=MIN_SIMILARITY_LEARNED, center=True,
+                                                    real_words=lexicon_words()))
 
     def subword_vectors(self, words: list[str]) -> torch.Tensor:
         """s(w) (M, d_model): the mean of each word's n-gram vectors (needs ``subword_buckets`` > 0)."""

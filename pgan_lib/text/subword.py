@@ -35,7 +35,12 @@ guessing, with a warning, beats refusing. Likewise when a description names no
 product word the vocabulary knows: an unknown word one edit from a product word
 is read as it ("tep" -> "tee"; ``among`` limits the answer to those words).
 Common English function words ("the", "and", "for", ..., ``FUNCTION_WORDS``)
-are never read as something else: "the" is one edit from "tee".
+are never read as something else: "the" is one edit from "tee". Nor are the
+words of the kit's own lexicons read as another word by sub-words
+(``tokenizer.lexicon_words``): they are words in their own right, so "grey" is
+left out by the catalogue's model, which has no grey, instead of becoming
+"green", with which it shares "<gr", "gre" and "<gre" (as "reddish" shares
+"<re", "red" and "<red" with "red": n-grams alone cannot tell the two apart).
 """
 from __future__ import annotations
 
@@ -129,16 +134,19 @@ class SubwordReader:
     least cosine for a match. With ``center`` the mean sub-word vector of the
     vocabulary is subtracted first: learned vectors share a common direction
     (every word's mean of n-grams leans the same way), which would make
-    unrelated words look alike.
+    unrelated words look alike. ``real_words`` are words in their own right (the kit's lexicons,
+    ``tokenizer.lexicon_words``): never read as another word by sub-words, only within one edit.
     """
 
     def __init__(self, vocab: Sequence[str], vectors: Callable[[list[str]], torch.Tensor] | None = None,
-                 min_similarity: float = MIN_SIMILARITY, buckets: int = 4096, center: bool = False) -> None:
+                 min_similarity: float = MIN_SIMILARITY, buckets: int = 4096, center: bool = False,
+                 real_words: frozenset[str] = frozenset()) -> None:
         self.words = [w for w in vocab[2:] if w.isalpha()]
         self.buckets = buckets
         self.vectors = vectors or self.overlap_vectors
         self.min_similarity = min_similarity
         self.center = center
+        self.real_words = real_words
         self._known: torch.Tensor | None = None
         self._mean: torch.Tensor | float = 0.0
 
@@ -164,10 +172,11 @@ class SubwordReader:
         """(known word, cosine, how) for an unknown ``word``, or None when nothing is close.
 
         ``how`` is "one edit" (a known word of at least three letters within one edit, the most
-        similar by sub-words among several) or "sub-words" (cosine >= min_similarity). ``relaxed``
-        also reads shorter words within one edit (see the module docstring). ``written`` is the word
-        before it was made singular ("dreas" for "drea"), when it differs. ``among``: only these
-        known words may be the answer, and only by one edit.
+        similar by sub-words among several) or "sub-words" (cosine >= min_similarity; never for
+        one of ``real_words``). ``relaxed`` also reads shorter words within one edit (see the
+        module docstring). ``written`` is the word before it was made singular ("dreas" for
+        "drea"), when it differs. ``among``: only these known words may be the answer, and only
+        by one edit.
         """
         written = written or word
         if not self.words or not word.isalpha() or len(written) < (2 if relaxed else 3) or word in FUNCTION_WORDS:
@@ -184,7 +193,7 @@ class SubwordReader:
         if close:
             i = max(close, key=lambda j: float(sim[j]))
             return self.words[i], float(sim[i]), "one edit"
-        if among is not None:
+        if among is not None or mine & self.real_words:
             return None
         best = int(sim.argmax())
         if float(sim[best]) >= self.min_similarity:

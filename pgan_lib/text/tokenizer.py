@@ -52,6 +52,7 @@ inside a model.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 import warnings
@@ -60,7 +61,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from ..data.lexicon import PRODUCT_PHRASES
+from ..data.lexicon import PRODUCT_PHRASES, training_words
 from .subword import SubwordReader, within_one_edit
 
 PAD, UNK = "<pad>", "<unk>"
@@ -168,6 +169,20 @@ def normalise_written(text: str) -> list[tuple[str, str]]:
 #: The last word of every product phrase, normalised ("strappy sandals" -> "sandal", "t-shirt" -> "tshirt").
 PRODUCT_WORDS: frozenset[str] = frozenset(normalise(phrase)[-1] for phrase in PRODUCT_PHRASES)
 
+
+@functools.lru_cache(maxsize=1)
+def lexicon_words() -> frozenset[str]:
+    """Every word of the kit's own lexicons, normalised: both data sets' training words and ``SYNONYMS``.
+
+    They are words in their own right, not misspelt or derived forms of another word, so the
+    sub-word path never reads one as another: a catalogue model leaves "grey" out (it has no grey)
+    rather than read it as "green", and a Fashion-MNIST model leaves out "pair" (in "a pair of
+    jeans") rather than read it as a fit word.
+    """
+    words = {w for dataset in ("fashion-mnist", "catalog") for w in training_words(dataset)}
+    return frozenset({w for phrase in words for w in normalise(phrase)} | {w for group in SYNONYMS for w in group})
+
+
 def split_words(text: str) -> list[str]:
     """Lower-cased words and numbers of ``text``, hyphenated words kept whole: the plain split
     (no folding, compounding or singular forms) that evaluation uses to find attribute phrases."""
@@ -202,7 +217,7 @@ class TextTokenizer:
         self.max_len = max_len
         # Unknown word -> the known word it is read as, by sub-words (None: nothing close); see ``subword``.
         # An encoder with learned sub-word vectors replaces ``reader`` with one that uses them.
-        self.reader = SubwordReader(self.vocab)
+        self.reader = SubwordReader(self.vocab, real_words=lexicon_words())
         # The known words that name a product (every description names one; see ``_guess``).
         self.product_words = frozenset(w for w in self.vocab if w in PRODUCT_WORDS)
         self._read_as: dict[tuple[str, str], tuple[str, float, str] | None] = {}
