@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, w, n, a, b, c, r in rows:
         cells = " ".join(f"{x:9.3f}" if x is not None else f"{'':9s}" for x in (a, b, c))
         print(f"{name:14s} {w:17s} {n:7d}   {cells}  {r:7d}")
-    for dataset in results:
-        if dataset == "per":
-            continue
+    for dataset in (d for d in ATTRS if d in results):
         attrs = ATTRS[dataset]
         print(f"\n{results[dataset]['model']}, held-out prompts by the held-out word in them "
               "(a prompt names every attribute with a held-out word)\n")

@@ -595,14 +595,14 @@ def test_shipped_repair_model_is_what_its_recipe_builds(name):
 
     if not pretrained.available(name):
         pytest.skip(f"{name} is not shipped in this copy")
-    recipe = pretrained.SHIPPED[name].recipe
+    recipe = get_recipe(pretrained.SHIPPED[name].recipe)
     shipped, built = (json.loads(json.dumps(asdict(config))) for config in
-                      (pretrained.load(name).config, get_recipe(recipe).build(None, get_mode("full")).config))
+                      (pretrained.load(name).config, recipe.build(None, get_mode("full")).config))
     differ = {k: (v, built[k]) for k, v in shipped.items() if v != built[k]}
     step = json.loads((pretrained.checkpoint_dir() / f"{name}.json").read_text())["step"]
-    if step != get_recipe(recipe).full.max_steps:
-        differ["steps"] = (step, get_recipe(recipe).full.max_steps)
-    assert not differ, f"{name} differs from recipe {recipe} in (shipped, recipe): {differ}"
+    if step != recipe.full.max_steps:
+        differ["steps"] = (step, recipe.full.max_steps)
+    assert not differ, f"{name} differs from recipe {recipe.name} in (shipped, recipe): {differ}"
 
 
 def test_guided_catalogue_recipe_runs_on_recoloured_pairs(tmp_path):
