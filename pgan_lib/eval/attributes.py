@@ -90,9 +90,14 @@ def observed_attributes(images: torch.Tensor, dataset: str, requested: dict[str,
     return seen
 
 
+def attribute_hits(observed: dict[str, torch.Tensor], requested: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per attribute, (N,) bool: does each image show the requested value?"""
+    return {name: observed[name].cpu() == want.cpu() for name, want in requested.items()}
+
+
 def attribute_accuracy(observed: dict[str, torch.Tensor], requested: dict[str, torch.Tensor]) -> dict[str, float]:
     """Share of images showing each requested attribute value, and ``all`` (every attribute at once)."""
-    ok = {name: observed[name].cpu() == want.cpu() for name, want in requested.items()}
+    ok = attribute_hits(observed, requested)
     out = {name: v.float().mean().item() for name, v in ok.items()}
     out["all"] = torch.stack(list(ok.values())).all(0).float().mean().item()
     return out

@@ -27,7 +27,7 @@ from ..data.lexicon import FASHION_FIT_LEXICON, FASHION_PRODUCT_WORDS, FASHION_S
 from ..models.base import draw_samples
 from ..text import TextTokenizer, TextWarning, normalise, singular
 from ..text.subword import FUNCTION_WORDS
-from .attributes import attribute_accuracy, observed_attributes
+from .attributes import attribute_accuracy, attribute_hits, observed_attributes
 
 WORD_SETS = ("train", "held-out", "typo")
 
@@ -120,13 +120,8 @@ def how_read(word: str, tokenizer: TextTokenizer) -> tuple[str, str]:
     How: "known" (in the vocabulary), "synonym table", "one edit" or "sub-words" (``subword``);
     ("-", "left out") when the model cannot read it.
     """
-    w = normalise(word)[-1]
-    if w in tokenizer.index:
-        return w, "known"
-    if w in tokenizer.synonym_of:
-        return tokenizer.synonym_of[w], "synonym table"
-    match = tokenizer.read_as(w)
-    return (match[0], match[2]) if match else ("-", "left out")
+    known, how = tokenizer.reading(normalise(word)[-1])
+    return known or "-", how
 
 
 def by_held_out_word(dataset: str, result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -177,7 +172,7 @@ def evaluate_shopper_words(model, dataset: str, words: str, per: int = 10, seed:
         warnings.simplefilter("ignore", TextWarning)
         images = draw_samples(model, len(prompts), prompts=prompts, seed=seed)
     observed = observed_attributes(images, dataset, requested, extractor=classifier)
-    right = {name: observed[name].cpu() == want.cpu() for name, want in requested.items()}
+    right = attribute_hits(observed, requested)
     return {"n": len(prompts), "accuracy": attribute_accuracy(observed, requested), "refused": len(refused),
             "prompts": prompts, "right": right}
 

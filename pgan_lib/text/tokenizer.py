@@ -260,19 +260,24 @@ class TextTokenizer:
         """
         return [w for w, _ in self.read(text)]
 
+    def reading(self, word: str, written: str | None = None) -> tuple[str | None, str]:
+        """(known word, how) for one normalised ``word`` (``written`` before singular): the word itself
+        ("known"), its synonym ("synonym table"), a sub-word match ("one edit" or "sub-words"), or
+        (None, "left out")."""
+        if word in self.index:
+            return word, "known"
+        if word in self.synonym_of:
+            return self.synonym_of[word], "synonym table"
+        match = self.read_as(word, written)
+        return (match[0], match[2]) if match else (None, "left out")
+
     def readings(self, text: str) -> list[tuple[str, str]]:
         """(word read, word written) for every normalised word of ``text``; they differ where a synonym or
         a sub-word match replaced the written word, and an unknown word is read as itself."""
         out: list[tuple[str, str]] = []
         for w, written in normalise_written(text):
-            if w in self.index:
-                out.append((w, w))
-                continue
-            known = self.synonym_of.get(w)
-            if known is None:
-                match = self.read_as(w, written)
-                known = match[0] if match else None
-            if known is None:
+            known, how = self.reading(w, written)
+            if how == "known" or known is None:
                 out.append((w, w))
             elif not out or out[-1][0] != known:
                 out.append((known, w))
