@@ -599,7 +599,7 @@ def test_shipped_repair_model_is_what_its_recipe_builds(name):
     shipped, built = (json.loads(json.dumps(asdict(config))) for config in
                       (pretrained.load(name).config, recipe.build(None, get_mode("full")).config))
     differ = {k: (v, built[k]) for k, v in shipped.items() if v != built[k]}
-    step = json.loads((pretrained.checkpoint_dir() / f"{name}.json").read_text())["step"]
+    step = json.loads(pretrained.path_of(name).with_suffix(".json").read_text())["step"]
     if step != recipe.full.max_steps:
         differ["steps"] = (step, recipe.full.max_steps)
     assert not differ, f"{name} differs from recipe {recipe.name} in (shipped, recipe): {differ}"

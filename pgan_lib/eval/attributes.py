@@ -95,9 +95,13 @@ def attribute_hits(observed: dict[str, torch.Tensor], requested: dict[str, torch
     return {name: observed[name].cpu() == want.cpu() for name, want in requested.items()}
 
 
+def hit_shares(hits: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Per attribute, the share of images that show it (``attribute_hits``), and ``all`` (every attribute at once)."""
+    out = {name: v.float().mean().item() for name, v in hits.items()}
+    out["all"] = torch.stack(list(hits.values())).all(0).float().mean().item()
+    return out
+
+
 def attribute_accuracy(observed: dict[str, torch.Tensor], requested: dict[str, torch.Tensor]) -> dict[str, float]:
     """Share of images showing each requested attribute value, and ``all`` (every attribute at once)."""
-    ok = attribute_hits(observed, requested)
-    out = {name: v.float().mean().item() for name, v in ok.items()}
-    out["all"] = torch.stack(list(ok.values())).all(0).float().mean().item()
-    return out
+    return hit_shares(attribute_hits(observed, requested))

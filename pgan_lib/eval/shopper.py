@@ -27,7 +27,7 @@ from ..data.lexicon import FASHION_FIT_LEXICON, FASHION_PRODUCT_WORDS, FASHION_S
 from ..models.base import draw_samples
 from ..text import TextTokenizer, TextWarning, normalise, singular
 from ..text.subword import FUNCTION_WORDS
-from .attributes import attribute_accuracy, attribute_hits, observed_attributes
+from .attributes import attribute_hits, hit_shares, observed_attributes
 
 WORD_SETS = ("train", "held-out", "typo")
 
@@ -173,7 +173,7 @@ def evaluate_shopper_words(model, dataset: str, words: str, per: int = 10, seed:
         images = draw_samples(model, len(prompts), prompts=prompts, seed=seed)
     observed = observed_attributes(images, dataset, requested, extractor=classifier)
     right = attribute_hits(observed, requested)
-    return {"n": len(prompts), "accuracy": attribute_accuracy(observed, requested), "refused": len(refused),
+    return {"n": len(prompts), "accuracy": hit_shares(right), "refused": len(refused),
             "prompts": prompts, "right": right}
 
 
