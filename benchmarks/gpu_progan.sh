@@ -5,12 +5,14 @@
 #   OUT=/tmp/dry benchmarks/gpu_progan.sh --dry-run         # the same steps on the CPU, tiny sizes (tested in CI)
 #
 # On the 2-core CPU one full run of progan-catalog64 takes about 94 minutes, so the ablation there is
-# one pair: recall 0.312 (on) vs 0.305 (off), too close to call without knowing the spread between seeds.
+# one pair per setting: with the category given, recall 0.312 (on) vs 0.305 (off), too close to call
+# without knowing the spread between seeds. ARMS picks the recipes (default: both ablations, with the
+# category given and unconditional: progan-catalog64[-uncond][-no-mbstd]).
 # Steps:
 #   1. machine: nvidia-smi, python, torch, CUDA                                        -> session.log
-#   2. for every seed, progan-catalog64 and progan-catalog64-no-mbstd in full mode, all at once on the
-#      one GPU (each under its own time limit; a run stopped by the limit saves its step and is
-#      measured at that step, which the table shows)                                  -> train-*.txt
+#   2. for every seed, every recipe of ARMS in full mode, all at once on the one GPU (each under its
+#      own time limit; a run stopped by the limit saves its step and is measured at that step, which
+#      the table shows)                                                                -> train-*.txt
 #   3. benchmarks/progan_compare.py --measure on every run: FID, category accuracy, precision, recall,
 #      density, coverage, as many samples as real test images                         -> progan_seeds.txt/.json
 # Needs what benchmarks/gpu_session.sh needs (the kit's dependencies; PYTHON picks the interpreter).
@@ -24,11 +26,12 @@ else   # training runs side by side: the limit is for all of them together, then
     DEVICE=cuda; MODE=full; STEPS=""; SEEDS="${SEEDS:-1 2}"; T_TRAIN=420; T_MEASURE=150
 fi
 export PGAN_MODE=$MODE
+ARMS="${ARMS:-progan-catalog64 progan-catalog64-no-mbstd progan-catalog64-uncond progan-catalog64-uncond-no-mbstd}"
 
 RUNS=()
 PIDS=()
 for seed in $SEEDS; do
-    for recipe in progan-catalog64 progan-catalog64-no-mbstd; do
+    for recipe in $ARMS; do
         run="$OUT/runs/$recipe-s$seed"
         RUNS+=("$run")
         echo "== train $recipe seed $seed (limit ${T_TRAIN}s)" >> "$LOG"

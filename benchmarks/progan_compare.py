@@ -11,7 +11,9 @@ Three runs on the 64x64 colour catalogue, one after the other (one training job 
 Each generator draws ``--n`` samples (categories cycling through the six) scored in the
 features of the shipped ``catalog64-classifier`` against the 64x64 test split of the run mode's catalogue
 (``PGAN_MODE``; quick, the default: 600 images; the count is printed as ``real_images``): FID,
-category accuracy (by that classifier), precision / recall / density / coverage (k = 5).
+category accuracy (by that classifier; '-' for an unconditional generator), ``cat_min`` (the rarest
+category's share of the samples times six: 1 when every category is drawn equally often, 0 when one is
+never drawn), precision / recall / density / coverage (k = 5).
 Wall-clock times are of a shared machine (the load average is printed with each run):
 upper bounds, and the equal-wall-clock row inherits their noise.
 
@@ -40,10 +42,10 @@ import torch
 
 from pgan_lib.cli.common import machine_line
 from pgan_lib.data import load_dataset
-from pgan_lib.eval import metrics as M
+from pgan_lib.eval import evaluate_generator
 from pgan_lib.eval.features import reference, shipped_extractor
 from pgan_lib.eval.report import format_rows
-from pgan_lib.models.base import GeneratorModel, draw_samples, load_model
+from pgan_lib.models.base import GeneratorModel, load_model
 from pgan_lib.models.gan import GAN
 from pgan_lib.models.progan import ProGAN
 from pgan_lib.recipes.progan import BATCH, CONTROL, CONTROL_LR, FEATURE_MODEL, PROGAN_LR, progan_config
@@ -66,19 +68,17 @@ def train(model, data, out: Path, steps: int, lr: float, recipe: str, resume: bo
     return {"steps": result.steps, "seconds": round(result.seconds, 1), "load_before": before, "load_after": _load()}
 
 
-def measure(model: GeneratorModel, n: int, num_classes: int) -> dict[str, float]:
+def measure(model: GeneratorModel, n: int) -> dict[str, float]:
     """FID, category accuracy and precision/recall/density/coverage of n samples against the 64x64 test split
     (of the run mode's catalogue: the same real images for every run of one comparison); n = 0: as many
     samples as real images."""
     ext = shipped_extractor(FEATURE_MODEL)
-    ref = reference(ext, "catalog", "test", k=5)
-    n = n or len(ref)
-    labels = [i % num_classes for i in range(n)]
-    fake = ext(draw_samples(model, n, labels=labels, seed=1))
-    out = {"fid": M.frechet_distance(*M.feature_stats(fake.features), *M.feature_stats(ref.extracted.features))}
-    out["cat_acc"] = M.class_accuracy(fake.predicted("category"), torch.tensor(labels), num_classes)["accuracy"]
-    out.update(M.prdc(ref.extracted.features, fake.features, k=5, real_radii=ref.radii))
-    out["real_images"] = float(len(ref))
+    r = evaluate_generator(model, n or len(reference(ext, "catalog", "test", k=5)), "catalog", extractor=ext, k=5)
+    out = {key: r[key] for key in ("fid", "precision", "recall", "density", "coverage")}
+    if "conditional_accuracy" in r:
+        out["cat_acc"] = r["conditional_accuracy"]
+    out["cat_min"] = r["class_balance"]
+    out["real_images"] = float(r["n_real"])
     return out
 
 
@@ -122,7 +122,7 @@ def main() -> None:
             run = train(model, data, out / name, pcfg.schedule.steps_total(), PROGAN_LR, "progan-catalog64"
                         + ("" if mbstd else "-no-mbstd"))
             run["params_g"] = sum(p.numel() for p in model.generator.parameters())
-            results[name] = {**run, "images": int(model.images_shown), **measure(model, args.n, k)}
+            results[name] = {**run, "images": int(model.images_shown), **measure(model, args.n)}
             save()
 
         # order: the main comparison first, then the ablation, then the (longest) equal-wall-clock extension
@@ -133,7 +133,7 @@ def main() -> None:
             steps = images // BATCH
             run = train(model, data, out / "control", steps, CONTROL_LR, "cgan-catalog64")
             run["params_g"] = sum(p.numel() for p in model.generator.parameters())
-            results["control-equal-images"] = {**run, "images": steps * BATCH, **measure(model, args.n, k)}
+            results["control-equal-images"] = {**run, "images": steps * BATCH, **measure(model, args.n)}
             save()
         progressive("progan-no-mbstd", False)
         if "control-equal-time" not in results and not args.skip_equal_time:
@@ -143,7 +143,7 @@ def main() -> None:
             torch.manual_seed(0)
             model = GAN(replace(CONTROL, num_classes=k))
             run = train(model, data, out / "control", steps, CONTROL_LR, "cgan-catalog64", resume=True)
-            results["control-equal-time"] = {**run, "images": steps * BATCH, **measure(model, args.n, k)}
+            results["control-equal-time"] = {**run, "images": steps * BATCH, **measure(model, args.n)}
             save()
     print_table(results)
     if args.publish:
@@ -159,7 +159,7 @@ def measure_run(run: Path, n: int) -> dict:
            "seconds": meta.get("seconds"), "validation_seconds": meta.get("validation_seconds"),
            "images": int(getattr(model, "images_shown", 0)),
            "params_g": sum(p.numel() for p in model.generator.parameters())}
-    out.update(measure(model, n, model.config.num_classes))
+    out.update(measure(model, n))
     out["samples"] = out["real_images"] if n == 0 else float(n)
     return out
 
@@ -170,7 +170,7 @@ def print_table(results: dict) -> None:
         print(f"64x64 catalogue, {s.get('phase_images')} images per growing phase ({s.get('images_shown')} shown), batch "
               f"{s.get('batch')}, {s.get('samples')} samples per generator, features {s.get('feature_model')}, "
               f"{s.get('threads')} thread(s)")
-    cols = ("images", "steps", "seconds", "fid", "cat_acc", "precision", "recall", "density", "coverage")
+    cols = ("images", "steps", "seconds", "fid", "cat_acc", "cat_min", "precision", "recall", "density", "coverage")
     names = [n for n in ("progan", "progan-no-mbstd", "control-equal-images", "control-equal-time") if n in results]
     measured = results.get("measured", {})
     rows = {**{n: results[n] for n in names}, **measured}

@@ -325,6 +325,30 @@ def test_64px_catalogue_samples_are_measured_by_the_64px_classifier():
     assert report["feature_extractor"].startswith("catalog64-classifier@") and report["fid"] > 0
 
 
+def test_evaluate_generator_asks_for_classes_in_turn_and_an_unconditional_model_for_nothing():
+    from types import SimpleNamespace
+
+    from pgan_lib import pretrained
+    from pgan_lib.eval import evaluate_generator, evaluate_samples
+    from pgan_lib.models.base import draw_samples
+
+    if not pretrained.available("catalog-classifier"):
+        pytest.skip("the catalogue classifier is not shipped in this copy")
+    torch.manual_seed(0)
+    label, uncond = ProGAN(_cfg()), ProGAN(_cfg(cond="none"))
+    kw = dict(k=3, kid_subsets=2, kid_subset_size=10, limit=50)
+    got = evaluate_generator(label, 12, "catalog", seed=5, **kw)
+    labels = [0, 1, 2] * 4                              # the model's 3 classes in turn
+    direct = evaluate_samples(draw_samples(label, 12, labels=labels, seed=5), "catalog", labels=labels, **kw)
+    assert (got["n"], got["fid"], got["conditional_accuracy"]) == (12, direct["fid"], direct["conditional_accuracy"])
+    free = evaluate_generator(uncond, 12, "catalog", **kw)
+    assert "conditional_accuracy" not in free and "conditional" not in free
+    counts = list(free["class_histogram"].values())
+    assert sum(counts) == 12 and free["class_balance"] == min(counts) * len(counts) / 12
+    with pytest.raises(ValueError, match="descriptions"):
+        evaluate_generator(SimpleNamespace(condition=SimpleNamespace(kind="description")), 4)  # type: ignore[arg-type]
+
+
 def test_generate_reads_the_category_for_a_label_model(tmp_path, capsys):
     from pgan_lib import pretrained
     from pgan_lib.cli import main
@@ -338,3 +362,25 @@ def test_generate_reads_the_category_for_a_label_model(tmp_path, capsys):
     assert "names no single category" in capsys.readouterr().err
     assert main(["generate", "a green thing", "--model", "catalog64-progan", "--labels", "5", "--n", "2",
                  "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize("name, cond, mbstd", [("progan-catalog64", "label", True),
+                                               ("progan-catalog64-no-mbstd", "label", False),
+                                               ("progan-catalog64-uncond", "none", True),
+                                               ("progan-catalog64-uncond-no-mbstd", "none", False)])
+def test_progan_recipes_differ_only_in_condition_and_minibatch_stddev(name, cond, mbstd):
+    """The variation ablations change one switch each against progan-catalog64, and nothing else."""
+    from types import SimpleNamespace
+
+    from pgan_lib.config import get_mode
+    from pgan_lib.recipes import get_recipe
+
+    def built(recipe: str) -> dict:
+        model = get_recipe(recipe).build(SimpleNamespace(num_classes=6), get_mode("full"))
+        return json.loads(json.dumps(model.config.__dict__, default=str))
+
+    config, base = built(name), built("progan-catalog64")
+    assert (config["cond"], config["minibatch_stddev"]) == (cond, mbstd)
+    assert {k: v for k, v in config.items() if k not in ("cond", "minibatch_stddev")} == \
+        {k: v for k, v in base.items() if k not in ("cond", "minibatch_stddev")}
+    assert get_recipe(name).train_config("full") == get_recipe("progan-catalog64").train_config("full")

@@ -12,10 +12,10 @@
     abtest.py      a human A/B test with a Wilson confidence interval
 """
 from .features import EXTRACTORS, PRIMARY_HEAD, Extracted, FeatureExtractor, Reference, reference, shipped_extractor
-from .report import evaluate_samples, format_report
+from .report import evaluate_generator, evaluate_samples, format_report
 from .samples import load_samples, save_samples
 
 __all__ = [
     "EXTRACTORS", "PRIMARY_HEAD", "Extracted", "FeatureExtractor", "Reference", "reference", "shipped_extractor",
-    "evaluate_samples", "format_report", "load_samples", "save_samples",
+    "evaluate_generator", "evaluate_samples", "format_report", "load_samples", "save_samples",
 ]

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..images import to_float_images
+from ..models.base import GeneratorModel, draw_samples
 from . import metrics as M
 from .attributes import observed_attributes, requested_attributes
 from .features import PRIMARY_HEAD, FeatureExtractor, reference
@@ -53,7 +54,8 @@ def evaluate_samples(images, dataset: str = "fashion-mnist", split: str = "test"
     Keys of the result: n, n_real, dataset, split, feature_extractor, fid, kid,
     kid_std, precision, recall, density, coverage (and coverage_real_expected,
     what real data would score at these set sizes), inception_score(_std),
-    diversity, diversity_real, class_histogram(_real), and when asked for:
+    diversity, diversity_real, class_histogram(_real), class_balance (the rarest class's share
+    of the samples times the number of classes), and when asked for:
     conditional_accuracy, conditional (per attribute), memorisation.
     """
     start = time.perf_counter()
@@ -88,6 +90,8 @@ def evaluate_samples(images, dataset: str = "fashion-mnist", split: str = "test"
     hist = M.class_histogram(ext.predicted(head), len(names)).tolist()
     hist_real = M.class_histogram(ref.extracted.predicted(head), len(names)).tolist()
     result["class_histogram"] = dict(zip(names, hist))
+    # 1 when every class is drawn equally often, 0 when one is never drawn (a sign of collapse)
+    result["class_balance"] = min(hist) * len(names) / len(x)
     result["class_histogram_real"] = {n: round(c / max(len(ref), 1) * len(x), 1) for n, c in zip(names, hist_real)}
 
     requested: dict[str, torch.Tensor] = {}
@@ -121,6 +125,22 @@ def evaluate_samples(images, dataset: str = "fashion-mnist", split: str = "test"
     result["seconds"] = time.perf_counter() - start
     return result
 
+
+def evaluate_generator(model: GeneratorModel, n: int, dataset: str = "catalog", seed: int = 1, **kwargs) -> dict:
+    """Draw ``n`` samples from a generator (seeded) and measure them with ``evaluate_samples``.
+
+    A label-conditioned generator is asked for its classes in turn (0, 1, 2, ..., 0, 1, ...),
+    and the result holds its conditional accuracy; an unconditional one is asked for nothing,
+    and its ``class_histogram`` shows which products it draws. Keyword arguments go to
+    ``evaluate_samples`` (e.g. ``extractor``, ``k``). Precision and recall compare fairly
+    only between sets of the same sizes: draw as many samples as the real split has images.
+    """
+    cond = getattr(model, "condition", None)
+    if cond is not None and cond.kind != "label":
+        raise ValueError(f"this {type(model).__name__} is conditioned on descriptions: measure it with "
+                         "pgan_lib.eval.prompts.evaluate_prompts, which writes the descriptions")
+    labels = None if cond is None else [i % cond.num_classes for i in range(n)]
+    return evaluate_samples(draw_samples(model, n, labels=labels, seed=seed), dataset, labels=labels, **kwargs)
 
 
 _ROWS = (

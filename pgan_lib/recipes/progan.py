@@ -2,7 +2,8 @@
 
 ``progan-catalog64`` grows a category-conditioned GAN 4 -> 8 -> 16 -> 32 -> 64 on the
 64x64 colour catalogue (``models/progan.py``); ``progan-catalog64-no-mbstd`` is the same
-run without the minibatch standard deviation feature (the variation ablation);
+run without the minibatch standard deviation feature (the variation ablation), and
+``progan-catalog64-uncond[-no-mbstd]`` the same pair with no category given;
 ``cgan-catalog64`` is the control: the kit's DCGAN family (``models/gan.py``) built
 directly at 64x64, with the same loss (WGAN-GP + drift), the same batch size and the
 same yardstick (``catalog64-classifier``), so a run of it can be stopped at the same
@@ -48,10 +49,11 @@ CONTROL = GANConfig(channels=3, size=64, latent_dim=128, g_width=16, d_width=16,
 PROGAN_LR, CONTROL_LR = 1e-3, 2e-4     # the paper's rate (equalised LR needs it) / the kit's DCGAN rate
 
 
-def progan_config(num_classes: int, phase_images: int, batch: int = BATCH, minibatch_stddev: bool = True) -> ProGANConfig:
+def progan_config(num_classes: int, phase_images: int, batch: int = BATCH, minibatch_stddev: bool = True,
+                  cond: str = "label") -> ProGANConfig:
     """The recipe's ProGAN config for a schedule of ``phase_images`` images per phase at batch ``batch``."""
     return replace(BASE, num_classes=num_classes, fade_images=phase_images, stable_images=phase_images,
-                   batch_sizes=(batch,) * 5, minibatch_stddev=minibatch_stddev)
+                   batch_sizes=(batch,) * 5, minibatch_stddev=minibatch_stddev, cond=cond)
 
 
 def _judge(model, mode: ModeSettings) -> None:
@@ -60,10 +62,10 @@ def _judge(model, mode: ModeSettings) -> None:
         model.judges.append(SampleQuality(FEATURE_MODEL, 2000 if mode.name == "full" else 200))
 
 
-def _progan(minibatch_stddev: bool):
+def _progan(minibatch_stddev: bool, cond: str = "label"):
     def build(train: ProductData, mode: ModeSettings) -> ProGAN:
         batch = BATCH if mode.name == "full" else QUICK_BATCH
-        model = ProGAN(progan_config(train.num_classes, PHASE_IMAGES[mode.name], batch, minibatch_stddev))
+        model = ProGAN(progan_config(train.num_classes, PHASE_IMAGES[mode.name], batch, minibatch_stddev, cond))
         _judge(model, mode)
         return model
     return build
@@ -90,10 +92,16 @@ register(Recipe("progan-catalog64", "progressive growing 4->64 (equalised LR, pi
                 "drift), per category, on the 64x64 colour catalogue", "catalog", _progan(True),
                 _train_config("quick", PROGAN_LR, _progan_steps("quick"), QUICK_BATCH),
                 _train_config("full", PROGAN_LR, _progan_steps("full"), BATCH), size=64))
-register(Recipe("progan-catalog64-no-mbstd", "progan-catalog64 without the minibatch standard deviation feature "
-                "(the variation ablation)", "catalog", _progan(False),
-                _train_config("quick", PROGAN_LR, _progan_steps("quick"), QUICK_BATCH),
-                _train_config("full", PROGAN_LR, _progan_steps("full"), BATCH), size=64))
+# The variation ablations: minibatch stddev off, with the category given and with none (the paper
+# measured the feature on unconditional image sets, where a generator may drop whole kinds of product).
+for _cond, _mbstd in (("label", False), ("none", True), ("none", False)):
+    _name = "progan-catalog64" + ("-uncond" if _cond == "none" else "")
+    register(Recipe(_name + ("" if _mbstd else "-no-mbstd"),
+                    f"{_name} without the minibatch standard deviation feature (the variation ablation)" if not _mbstd
+                    else "progan-catalog64 with no category given (unconditional, the paper's setting)",
+                    "catalog", _progan(_mbstd, _cond),
+                    _train_config("quick", PROGAN_LR, _progan_steps("quick"), QUICK_BATCH),
+                    _train_config("full", PROGAN_LR, _progan_steps("full"), BATCH), size=64))
 register(Recipe("cgan-catalog64", "fixed-resolution control: the kit's class-conditional DCGAN built at 64x64, "
                 "WGAN-GP + drift, as many images as progan-catalog64", "catalog", _control,
                 _train_config("quick", CONTROL_LR, 9 * PHASE_IMAGES["quick"] // QUICK_BATCH, QUICK_BATCH),
