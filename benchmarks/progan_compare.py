@@ -43,7 +43,7 @@ import torch
 from pgan_lib.cli.common import machine_line
 from pgan_lib.data import load_dataset
 from pgan_lib.eval import evaluate_generator
-from pgan_lib.eval.features import reference, shipped_extractor
+from pgan_lib.eval.features import shipped_extractor
 from pgan_lib.eval.report import format_rows
 from pgan_lib.models.base import GeneratorModel, load_model
 from pgan_lib.models.gan import GAN
@@ -72,8 +72,7 @@ def measure(model: GeneratorModel, n: int) -> dict[str, float]:
     """FID, category accuracy and precision/recall/density/coverage of n samples against the 64x64 test split
     (of the run mode's catalogue: the same real images for every run of one comparison); n = 0: as many
     samples as real images."""
-    ext = shipped_extractor(FEATURE_MODEL)
-    r = evaluate_generator(model, n or len(reference(ext, "catalog", "test", k=5)), "catalog", extractor=ext, k=5)
+    r = evaluate_generator(model, n or None, "catalog", extractor=shipped_extractor(FEATURE_MODEL), k=5)
     out = {key: r[key] for key in ("fid", "precision", "recall", "density", "coverage")}
     if "conditional_accuracy" in r:
         out["cat_acc"] = r["conditional_accuracy"]

@@ -345,6 +345,9 @@ def test_evaluate_generator_asks_for_classes_in_turn_and_an_unconditional_model_
     assert "conditional_accuracy" not in free and "conditional" not in free
     counts = list(free["class_histogram"].values())
     assert sum(counts) == 12 and free["class_balance"] == min(counts) * len(counts) / 12
+    every = evaluate_generator(uncond, None, "catalog", **kw)   # n=None: as many samples as real images
+    assert every["n"] == every["n_real"] == 50
+    assert label.labels_in_turn(7) == [0, 1, 2, 0, 1, 2, 0] and uncond.labels_in_turn(7) is None
     with pytest.raises(ValueError, match="descriptions"):
         evaluate_generator(SimpleNamespace(condition=SimpleNamespace(kind="description")), 4)  # type: ignore[arg-type]
 

@@ -87,7 +87,7 @@ def _conditions(args: argparse.Namespace, model: GeneratorModel) -> tuple[list[i
         if cond.kind != "label":
             raise UserError("this model is conditioned on descriptions: use --prompt or --prompts")
         if args.labels == "all":
-            return [i % cond.num_classes for i in range(args.n)], None, args.n
+            return model.labels_in_turn(args.n), None, args.n
         try:
             k = int(args.labels)
         except ValueError:
@@ -107,7 +107,7 @@ def _conditions(args: argparse.Namespace, model: GeneratorModel) -> tuple[list[i
             prompts = [args.prompt] * args.n
         return None, prompts, len(prompts)
     if cond.kind == "label":
-        return [i % cond.num_classes for i in range(args.n)], None, args.n
+        return model.labels_in_turn(args.n), None, args.n
     raise UserError("this model is conditioned on descriptions: give --prompt TEXT or --prompts FILE")
 
 

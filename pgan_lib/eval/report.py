@@ -126,21 +126,30 @@ def evaluate_samples(images, dataset: str = "fashion-mnist", split: str = "test"
     return result
 
 
-def evaluate_generator(model: GeneratorModel, n: int, dataset: str = "catalog", seed: int = 1, **kwargs) -> dict:
+def evaluate_generator(model: GeneratorModel, n: int | None = None, dataset: str = "catalog", seed: int = 1, *,
+                       split: str = "test", k: int = 5, limit: int | None = None, mode: str | None = None,
+                       extractor: FeatureExtractor | None = None, device: str | torch.device = "cpu",
+                       **kwargs) -> dict:
     """Draw ``n`` samples from a generator (seeded) and measure them with ``evaluate_samples``.
 
     A label-conditioned generator is asked for its classes in turn (0, 1, 2, ..., 0, 1, ...),
     and the result holds its conditional accuracy; an unconditional one is asked for nothing,
-    and its ``class_histogram`` shows which products it draws. Keyword arguments go to
-    ``evaluate_samples`` (e.g. ``extractor``, ``k``). Precision and recall compare fairly
-    only between sets of the same sizes: draw as many samples as the real split has images.
+    and its ``class_histogram`` shows which products it draws. Precision and recall compare
+    fairly only between sets of the same sizes, so ``n=None`` (the default) draws as many
+    samples as the real split has images. The other arguments are those of ``evaluate_samples``.
     """
     cond = getattr(model, "condition", None)
     if cond is not None and cond.kind != "label":
         raise ValueError(f"this {type(model).__name__} is conditioned on descriptions: measure it with "
                          "pgan_lib.eval.prompts.evaluate_prompts, which writes the descriptions")
-    labels = None if cond is None else [i % cond.num_classes for i in range(n)]
-    return evaluate_samples(draw_samples(model, n, labels=labels, seed=seed), dataset, labels=labels, **kwargs)
+    if n is None:
+        if extractor is None:   # the yardstick made for this generator's image size
+            size = model.sample(1, labels=model.labels_in_turn(1), seed=seed).shape[-1]
+            extractor = FeatureExtractor.for_dataset(dataset, device=device, size=size)
+        n = len(reference(extractor, dataset, split, limit=limit, k=k, mode=mode, use_cache=kwargs.get("cache", True)))
+    labels = model.labels_in_turn(n)
+    return evaluate_samples(draw_samples(model, n, labels=labels, seed=seed), dataset, split, labels, limit=limit,
+                            k=k, mode=mode, extractor=extractor, device=device, **kwargs)
 
 
 _ROWS = (

@@ -234,6 +234,16 @@ class GeneratorModel(KitModel):
             raise ValueError(f"{len(inputs)} {'prompts' if prompts is not None else 'labels'} for {n} samples")
         return inputs.to(self.device)
 
+    def labels_in_turn(self, n: int) -> list[int] | None:
+        """Classes 0, 1, ..., K-1, 0, 1, ... for n images of a label-conditioned model; None for an
+        unconditional one. A model conditioned on descriptions has no classes to take turns: ValueError."""
+        cond = getattr(self, "condition", None)
+        if cond is None:
+            return None
+        if cond.kind != "label":
+            raise ValueError(f"this {type(self).__name__} ({self.arch}) is conditioned on descriptions, not classes")
+        return [i % cond.num_classes for i in range(n)]
+
     def cond_inputs_for(self, data: ProductData, index: slice | torch.Tensor) -> torch.Tensor | None:
         """The condition inputs of the items ``index`` of a split (their labels or tokens), on this model's device."""
         cond = getattr(self, "condition", None)

@@ -399,7 +399,7 @@ class GAN(GeneratorModel):
         if self.condition is None:
             return self.generate(z)
         if self.condition.kind == "label":
-            return self.generate(z, self.cond_inputs(labels=[i % self.config.num_classes for i in range(n)]))
+            return self.generate(z, self.cond_inputs(labels=self.labels_in_turn(n)))
         return None
 
     # -- training ---------------------------------------------------------------------------------

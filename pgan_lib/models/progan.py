@@ -553,7 +553,7 @@ class ProGAN(GeneratorModel):
     def preview(self, n: int = 16) -> torch.Tensor | None:
         """Samples from fixed noise at the current resolution, upsampled to the final size (one class per column)."""
         z = self.fixed_noise[:n]
-        cond = None if self.condition is None else self.cond_inputs(labels=[i % self.config.num_classes for i in range(n)])
+        cond = self.cond_inputs(labels=self.labels_in_turn(n))   # None when unconditional
         return self.decode_latents(z, cond)
 
     # -- training ---------------------------------------------------------------------------------

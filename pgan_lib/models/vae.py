@@ -214,10 +214,7 @@ class VAE(GeneratorModel):
         return self.decode(z, self.cond_vector(cond_inputs))
 
     def preview(self, n: int = 16) -> torch.Tensor | None:
-        z = self.fixed_noise[:n]
-        if self.condition is None:
-            return self.decode(z)
-        if self.condition.kind == "label":
-            y = torch.arange(n, device=self.device) % self.config.num_classes
-            return self.decode(z, self.condition(y))
-        return None
+        """Decodes of the same fixed noise every time (one class per column for a label VAE)."""
+        if self.condition is not None and self.condition.kind != "label":
+            return None
+        return self.decode_latents(self.fixed_noise[:n], self.cond_inputs(labels=self.labels_in_turn(n)))
