@@ -149,3 +149,17 @@ def test_vae_with_a_frozen_text_encoder(tmp_path):
         again.sample(1, prompts=["blorp zibble"])
     with pytest.raises(ValueError, match="from_text_encoder"):
         VAEConfig(cond="text")
+
+
+@pytest.mark.parametrize("cond", ["none", "label", "description"])
+def test_preview_decodes_the_fixed_noise_with_the_classes_in_turn(cond):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(cond=cond, num_classes=3, vocab=("red", "mug")))
+    if cond == "description":           # no classes to take turns: no preview
+        assert model.preview(4) is None
+        with pytest.raises(ValueError, match="descriptions, not classes"):
+            model.labels_in_turn(4)
+        return
+    want = model.sample(4, labels=model.labels_in_turn(4), z=model.fixed_noise[:4])
+    assert torch.equal(model.preview(4), want)
+    assert model.labels_in_turn(4) == ([0, 1, 2, 0] if cond == "label" else None)
