@@ -129,7 +129,7 @@ def evaluate_samples(images, dataset: str = "fashion-mnist", split: str = "test"
 def evaluate_generator(model: GeneratorModel, n: int | None = None, dataset: str = "catalog", seed: int = 1, *,
                        split: str = "test", k: int = 5, limit: int | None = None, mode: str | None = None,
                        extractor: FeatureExtractor | None = None, device: str | torch.device = "cpu",
-                       **kwargs) -> dict:
+                       cache: bool = True, **kwargs) -> dict:
     """Draw ``n`` samples from a generator (seeded) and measure them with ``evaluate_samples``.
 
     A label-conditioned generator is asked for its classes in turn (0, 1, 2, ..., 0, 1, ...),
@@ -146,10 +146,10 @@ def evaluate_generator(model: GeneratorModel, n: int | None = None, dataset: str
         if extractor is None:   # the yardstick made for this generator's image size
             size = model.sample(1, labels=model.labels_in_turn(1), seed=seed).shape[-1]
             extractor = FeatureExtractor.for_dataset(dataset, device=device, size=size)
-        n = len(reference(extractor, dataset, split, limit=limit, k=k, mode=mode, use_cache=kwargs.get("cache", True)))
+        n = len(reference(extractor, dataset, split, limit=limit, k=k, mode=mode, use_cache=cache))
     labels = model.labels_in_turn(n)
     return evaluate_samples(draw_samples(model, n, labels=labels, seed=seed), dataset, split, labels, limit=limit,
-                            k=k, mode=mode, extractor=extractor, device=device, **kwargs)
+                            k=k, mode=mode, extractor=extractor, device=device, cache=cache, **kwargs)
 
 
 _ROWS = (

@@ -234,6 +234,15 @@ class GeneratorModel(KitModel):
             raise ValueError(f"{len(inputs)} {'prompts' if prompts is not None else 'labels'} for {n} samples")
         return inputs.to(self.device)
 
+    def preview(self, n: int = 16) -> torch.Tensor | None:
+        """Images of the same fixed noise every time, for the training log: ``decode_latents`` with the
+        classes in turn (one per column) for a label model and no condition for an unconditional one;
+        None for a model conditioned on descriptions."""
+        cond = getattr(self, "condition", None)
+        if cond is not None and cond.kind != "label":
+            return None
+        return self.decode_latents(self.fixed_noise[:n], self.cond_inputs(labels=self.labels_in_turn(n)))
+
     def labels_in_turn(self, n: int) -> list[int] | None:
         """Classes 0, 1, ..., K-1, 0, 1, ... for n images of a label-conditioned model; None for an
         unconditional one. A model conditioned on descriptions has no classes to take turns: ValueError."""

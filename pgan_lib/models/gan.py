@@ -393,15 +393,6 @@ class GAN(GeneratorModel):
         """The sampling contract's hook (``GeneratorModel.sample``): the EMA generator's images."""
         return self.generate(z, cond_inputs)
 
-    def preview(self, n: int = 16) -> torch.Tensor | None:
-        """Samples from the same fixed noise every time (one class per column for a label GAN)."""
-        z = self.fixed_noise[:n]
-        if self.condition is None:
-            return self.generate(z)
-        if self.condition.kind == "label":
-            return self.generate(z, self.cond_inputs(labels=self.labels_in_turn(n)))
-        return None
-
     # -- training ---------------------------------------------------------------------------------
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         """Adam for each network; D's rate is scaled by ``lr_d_scale``."""

@@ -550,12 +550,6 @@ class ProGAN(GeneratorModel):
         z = self.latents(n, seed, z)
         return {4 * 2 ** k: self.sample(n, labels=labels, z=z, resolution=4 * 2 ** k) for k in range(self.phase.level + 1)}
 
-    def preview(self, n: int = 16) -> torch.Tensor | None:
-        """Samples from fixed noise at the current resolution, upsampled to the final size (one class per column)."""
-        z = self.fixed_noise[:n]
-        cond = self.cond_inputs(labels=self.labels_in_turn(n))   # None when unconditional
-        return self.decode_latents(z, cond)
-
     # -- training ---------------------------------------------------------------------------------
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         """Adam(lr, betas=(beta1, beta2), eps=1e-8) for each network (the paper: lr 1e-3, betas (0, 0.99))."""

@@ -212,9 +212,3 @@ class VAE(GeneratorModel):
     def decode_latents(self, z: torch.Tensor, cond_inputs: torch.Tensor | None) -> torch.Tensor:
         """The sampling contract's hook (``GeneratorModel.sample``): decode z ~ N(0, I) under the condition."""
         return self.decode(z, self.cond_vector(cond_inputs))
-
-    def preview(self, n: int = 16) -> torch.Tensor | None:
-        """Decodes of the same fixed noise every time (one class per column for a label VAE)."""
-        if self.condition is not None and self.condition.kind != "label":
-            return None
-        return self.decode_latents(self.fixed_noise[:n], self.cond_inputs(labels=self.labels_in_turn(n)))
