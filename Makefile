@@ -1,6 +1,6 @@
 # pgan-kit: every set-up step lives here, so two commands do everything on a fresh machine.
 #   make lab    set up (if needed) and start JupyterLab on notebooks/
-#   make test   set up (if needed) and run the library tests and every notebook (quick mode)
+#   make test   set up (if needed) and run the library tests and every notebook (quick mode), in two processes
 #   make lint   ruff (pyflakes, import order, bugbear, complexity) and mypy on pgan_lib, as CI runs them
 #   make student    write the student copies of the notebooks to student/ (solutions taken out)
 #   make notebooks  re-execute every notebook in place (quick mode) and record its fingerprint
@@ -17,8 +17,12 @@ export PGAN_MODE ?= quick
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), one thread each unless OMP_NUM_THREADS says otherwise.
+# --dist loadfile keeps each test file and each notebook in one process, in order (a notebook is one kernel).
+TEST_WORKERS ?= 2
 test: setup
-	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider tests notebooks
+	MPLBACKEND=Agg OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider \
+	  -n $(TEST_WORKERS) --dist loadfile tests notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check pgan_lib tests benchmarks
