@@ -224,6 +224,30 @@ def test_spectral_term_ignores_where_a_pattern_lies_but_not_a_blur():
         Pix2PixConfig(spectral_weight=-1.0)
 
 
+def test_gradient_term_wants_edges_as_strong_as_the_photos_and_pooled_l1_forgives_fine_detail():
+    """Gradient difference (Mathieu et al. 2016): edges of the photo's strength but the other sign pay
+    nothing, a flat fill pays. L1 on 2 x 2 averages (l1_pool=2) forgives detail that averages out
+    within a cell (the same stripes, inverted), which plain L1 pays in full, but not a brighter fill."""
+    model = Pix2Pix(Pix2PixConfig(width=8, d_width=8, gradient_weight=1.0, l1_pool=2))
+    plain = Pix2Pix(Pix2PixConfig(width=8, d_width=8))
+    stripes = (torch.arange(28) % 2 == 0).float().expand(2, 1, 28, 28) * 2 - 1    # alternating columns, [-1, 1]
+    everything, hole = torch.ones(2, 1, 28, 28), centre_box(2, 28)
+    assert model.gradient_term(stripes, stripes, hole) == 0
+    assert model.gradient_term(-stripes, stripes, everything) == 0                  # same edges, other sign
+    flat = torch.zeros_like(stripes) * hole + stripes * (1 - hole)
+    assert model.gradient_term(flat, stripes, hole) > 0.5
+    far = torch.zeros_like(hole)
+    far[..., :4, :] = 1                                                            # rows the hole does not touch
+    assert model.gradient_term(stripes + far * 0.5, stripes, hole) == 0            # only pairs at the hole count
+    assert plain.l1_term(-stripes, stripes, everything) == 2
+    assert model.l1_term(-stripes, stripes, everything) == 0
+    assert abs(float(model.l1_term(stripes + 0.5, stripes, hole)) - 0.5) < 1e-5
+    with pytest.raises(ValueError, match="divide the size"):
+        Pix2PixConfig(l1_pool=3)
+    with pytest.raises(ValueError, match="non-negative"):
+        Pix2PixConfig(gradient_weight=-1.0)
+
+
 def test_psnr_l1_ssim_values():
     x = torch.zeros(2, 1, 16, 16)
     y = torch.full((2, 1, 16, 16), 0.1)
@@ -286,11 +310,13 @@ def _tiny_images(n: int = 96, size: int = 28, channels: int = 1) -> ProductData:
                        labels=torch.zeros(n, dtype=torch.long), class_names=["disc"])
 
 
-@pytest.mark.parametrize("adv,task,spectral", [(1.0, "inpaint", 5.0), (0.0, "inpaint", 0.0), (1.0, "sr", 0.0)])
-def test_quick_end_to_end_training(tmp_path, adv, task, spectral):
+@pytest.mark.parametrize("adv,task,spectral,gradient", [(1.0, "inpaint", 5.0, 0.0), (0.0, "inpaint", 0.0, 0.0),
+                                                         (1.0, "sr", 0.0, 0.0), (24.0, "inpaint", 0.0, 200.0)])
+def test_quick_end_to_end_training(tmp_path, adv, task, spectral, gradient):
     data = _tiny_images()
     torch.manual_seed(0)
     model = Pix2Pix(Pix2PixConfig(width=8, d_width=8, adv_weight=adv, task=task, spectral_weight=spectral,
+                                  gradient_weight=gradient,
                                   masks="centre" if task == "inpaint" else "full",
                                   eval_masks="centre" if task == "inpaint" else "full", val_images=32))
     before = model.validation_metrics(data)["val_hole_l1"]

@@ -12,7 +12,9 @@ Training (pix2pix, Isola et al. 2017), with a hole-weighted L1 term:
     L_D = loss_d(D(u, x), D(u, y))                  (the kit's GAN losses, ``gan.d_loss``/``g_loss``)
 
 (plus ``spectral_weight`` times a Fourier-magnitude term on the hole, ``Pix2Pix.spectral_term``,
-which asks for a pattern's period and strength but not its position), with images in [-1, 1]
+which asks for a pattern's period and strength but not its position, and ``gradient_weight`` times
+a gradient-difference term, ``Pix2Pix.gradient_term``, which asks for edges as strong as the
+photo's; ``l1_pool`` k compares k x k averages in the L1 term), with images in [-1, 1]
 (pix2pix's scale, where its default weight 100 was set),
 w = border_weight on the hole pixels next to the kept region and 1 elsewhere
 (Context Encoders' heavier border weight; 1 turns it off). ``adv_weight = 0``
@@ -84,6 +86,8 @@ class Pix2PixConfig:
     border_weight: float = 1.0       # L1 weight of hole pixels next to the kept region (1: off)
     border_width: int = 2
     spectral_weight: float = 0.0     # weight of the hole's Fourier-magnitude term (0: off), see spectral_term
+    gradient_weight: float = 0.0     # weight of the hole's gradient-difference term (0: off), see gradient_term
+    l1_pool: int = 1                 # the L1 term compares k x k averages of the hole (1: every pixel), see l1_term
     d_width: int = 32                # PatchGAN channels after its first layer
     d_down: int = 2                  # stride-2 layers of the PatchGAN
     masks: str = "centre"            # training masks: a kind or a mixture, see data.masks.make_masks
@@ -111,8 +115,10 @@ class Pix2PixConfig:
             raise ValueError("d_cond needs a description (cond='text'): only a guided model's PatchGAN can read one")
         if self.film not in ("bottleneck", "decoder"):
             raise ValueError(f"film {self.film!r}: use 'bottleneck' or 'decoder'")
-        if self.adv_weight < 0 or self.l1_weight < 0 or self.spectral_weight < 0:
-            raise ValueError("l1_weight, adv_weight and spectral_weight must be non-negative")
+        if min(self.adv_weight, self.l1_weight, self.spectral_weight, self.gradient_weight) < 0:
+            raise ValueError("l1_weight, adv_weight, spectral_weight and gradient_weight must be non-negative")
+        if self.l1_pool < 1 or self.size % self.l1_pool:
+            raise ValueError(f"l1_pool {self.l1_pool} must be at least 1 and divide the size {self.size}")
         if self.task == "sr" and (self.size % self.sr_factor or self.sr_factor < 2):
             raise ValueError(f"sr_factor {self.sr_factor} must be at least 2 and divide the size {self.size}")
         parse_mixture(self.masks)
@@ -426,13 +432,42 @@ class Pix2Pix(KitModel):
         return target, masks, target
 
     def l1_term(self, out: torch.Tensor, target: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """sum(w * m * |out - target|) / sum(w * m) per pixel and channel, images in [-1, 1]."""
+        """sum(w * m * |out - target|) / sum(w * m) per pixel and channel, images in [-1, 1].
+
+        With ``l1_pool`` k > 1 the errors are first averaged over k x k cells,
+        sum_cells |avg(m * (out - target))| / sum_cells avg(m): a fill may differ from the
+        photo in detail that averages out within a cell (an edge a pixel to the left), and
+        only the adversarial term judges that detail. With k = 1 it is the plain hole L1.
+        """
         c = self.config
+        if c.l1_pool > 1:
+            k = c.l1_pool
+            cells = F.avg_pool2d(masks * (out - target), k).abs().mean(1)  # (N, H/k, W/k)
+            return cells.sum() / F.avg_pool2d(masks, k).sum().clamp(min=1.0 / k**2)
         w = masks
         if c.border_weight != 1.0:
             w = masks + (c.border_weight - 1.0) * border_band(masks, c.border_width)
         diff = (out - target).abs().mean(1, keepdim=True)               # (N, 1, H, W)
         return (w * diff).sum() / w.sum().clamp(min=1.0)
+
+    @staticmethod
+    def gradient_term(out: torch.Tensor, target: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Gradient difference (Mathieu et al. 2016) on the hole, images in [-1, 1]:
+
+            mean over neighbour pairs touching the hole of  | |dx out| - |dx target| |  (and the same for dy)
+
+        where dx is the difference of horizontally neighbouring pixels. It asks for edges as
+        strong as the photo's where the photo has them, and pays nothing for the sign of an edge.
+        ``out`` is the composite (the photo outside the hole), so the hole's border counts too.
+        """
+        total, pairs = out.new_zeros(()), out.new_zeros(())
+        for dim in (2, 3):                                               # dy, then dx
+            d_out, d_t = out.diff(dim=dim).abs(), target.diff(dim=dim).abs()
+            near = torch.maximum(masks.narrow(dim, 1, masks.shape[dim] - 1),
+                                 masks.narrow(dim, 0, masks.shape[dim] - 1))  # a pair with a pixel in the hole
+            total = total + (near * (d_out - d_t).abs().mean(1, keepdim=True)).sum()
+            pairs = pairs + near.sum()
+        return total / pairs.clamp(min=1.0)
 
     def spectral_term(self, out: torch.Tensor, target: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Mean |  |F(m * out)| - |F(m * target)|  | over frequencies and channels, images in [-1, 1].
@@ -473,6 +508,10 @@ class Pix2Pix(KitModel):
             spec = self.spectral_term(out, t, masks)
             loss_g = loss_g + c.spectral_weight * spec
             logs["spectral"] = spec.detach()
+        if c.gradient_weight > 0:
+            grad = self.gradient_term(fake, t, masks)
+            loss_g = loss_g + c.gradient_weight * grad
+            logs["gradient"] = grad.detach()
         if self.discriminator is not None:
             adv = g_loss(c.loss, self.discriminator(u, fake, d_c))
             loss_g = loss_g + c.adv_weight * adv
