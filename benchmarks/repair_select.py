@@ -145,6 +145,18 @@ def parse_variant(text: str) -> dict[str, float | int | bool]:
     return out
 
 
+def variant_name(prefix: str, text: str) -> str:
+    """A variant's run name: ('repair-fashion', 'gradient_weight=100,adv_weight=12') -> 'repair-fashion-gradient100-adv12'."""
+    return f"{prefix}-" + text.replace("=", "").replace(",", "-").replace("_weight", "")
+
+
+def fashion_scores(model, x: torch.Tensor, masks: torch.Tensor, extractor, labels) -> dict[str, float]:
+    """One model's validation row: hole PSNR, hole edge energy, FID and the classifier's accuracy on its repairs."""
+    with torch.no_grad():
+        table = R.compare_repairs({"model": model.repair}, x, masks, extractor, labels, "label")
+    return {k: table["model"][k] for k in ("hole_psnr", "edge", "fid", "accuracy")}
+
+
 def train_variant(name: str, base: Recipe, build, steps: int, out: str, source: str | None = None):
     """Train ``base`` with another model builder (and data ``source``) for ``steps`` steps (resuming a finished
     run costs nothing)."""
@@ -184,7 +196,7 @@ def catalog(args) -> None:
             model = train_variant("repair-catalog-" + v.replace(":", "-"), base, base.build, args.steps, args.out,
                                   source=v)
         else:
-            name = "repair-catalog-" + v.replace("=", "").replace(",", "-").replace("_weight", "")
+            name = variant_name("repair-catalog", v)
             model = train_variant(name, base, catalog_repair(True, **parse_variant(v)), args.steps, args.out)
         if args.train_only:    # e.g. two processes on two cores, then one run without --train-only measures
             continue
@@ -252,14 +264,11 @@ def fashion_edges(args, base: Recipe, x: torch.Tensor, masks: torch.Tensor, extr
         if v in ("recipe", "l1"):
             model = pretrained.load("fashion-repair" if v == "recipe" else "fashion-repair-l1").eval()
         else:
-            name = "repair-fashion-" + v.replace("=", "").replace(",", "-").replace("_weight", "")
-            model = train_variant(name, base, unet_repair(8.0, **{**FASHION_WIDTH, **parse_variant(v)}),
-                                  args.steps, args.out)
+            build = unet_repair(8.0, **{**FASHION_WIDTH, **parse_variant(v)})
+            model = train_variant(variant_name("repair-fashion", v), base, build, args.steps, args.out)
         if args.train_only:
             continue
-        with torch.no_grad():
-            table = R.compare_repairs({"model": model.repair}, x, masks, extractor, labels, "label")
-        rows[v] = {k: table["model"][k] for k in ("hole_psnr", "edge", "fid", "accuracy")}
+        rows[v] = fashion_scores(model, x, masks, extractor, labels)
         rows[v]["seconds"] = time.time() - t0
         print(f"{v}: {rows[v]}", flush=True)
     if args.train_only:
@@ -318,18 +327,14 @@ def main() -> None:
             model = train_variant(f"repair-fashion-adv{w:g}", base, unet_repair(w), args.steps, args.out)
         if args.train_only:    # e.g. two processes on two cores, then one run without --train-only measures
             continue
-        with torch.no_grad():
-            table = R.compare_repairs({"model": model.repair}, x, masks, extractor,
-                                      val.labels, "label")
-        rows[w] = {k: table["model"][k] for k in ("hole_psnr", "edge", "fid", "accuracy")}
+        rows[w] = fashion_scores(model, x, masks, extractor, val.labels)
         rows[w]["seconds"] = time.time() - t0
         print(f"{'spectral' if spectral else 'adv'} {w:g}: {rows[w]}", flush=True)
     if args.train_only:
         return
     if spectral:
         l1_only = train_variant("repair-fashion-adv0", base, unet_repair(0.0), args.steps, args.out)
-        table = R.compare_repairs({"model": l1_only.repair}, x, masks, extractor, val.labels, "label")
-        rows[-1.0] = {k: table["model"][k] for k in ("hole_psnr", "edge", "fid", "accuracy")}
+        rows[-1.0] = fashion_scores(l1_only, x, masks, extractor, val.labels)
         rows[-1.0]["seconds"] = 0.0
     ref = R.compare_repairs({}, x, masks, extractor, val.labels, "label")
     print(f"\n{len(x)} validation photos, centre hole; {args.steps} steps per weight")
