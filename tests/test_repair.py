@@ -244,8 +244,33 @@ def test_gradient_term_wants_edges_as_strong_as_the_photos_and_pooled_l1_forgive
     assert abs(float(model.l1_term(stripes + 0.5, stripes, hole)) - 0.5) < 1e-5
     with pytest.raises(ValueError, match="divide the size"):
         Pix2PixConfig(l1_pool=3)
+    with pytest.raises(ValueError, match="border_weight 1"):
+        Pix2PixConfig(l1_pool=2, border_weight=2.0)
     with pytest.raises(ValueError, match="non-negative"):
         Pix2PixConfig(gradient_weight=-1.0)
+
+
+def test_edge_histogram_term_wants_as_many_strong_edges_wherever_they_are():
+    """The histogram term pays nothing for the photo's edge moved elsewhere (here all is hole), which the
+    gradient-difference term pays; a flat fill pays for every edge; pixels away from the hole and an
+    empty hole cost nothing; it has a gradient."""
+    hole, everything = centre_box(2, 28), torch.ones(2, 1, 28, 28)
+    step = (torch.arange(28) >= 14).float().expand(2, 1, 28, 28) * 2 - 1          # one edge per row, column 13 | 14
+    moved = (torch.arange(28) >= 17).float().expand(2, 1, 28, 28) * 2 - 1         # the same edge 3 columns on
+    assert float(Pix2Pix.gradient_term(moved, step, everything)) > 0.05
+    assert float(Pix2Pix.edge_histogram_term(moved, step, everything)) == 0
+    stripes = (torch.arange(28) % 2 == 0).float().expand(2, 1, 28, 28) * 2 - 1    # alternating columns
+    flat = torch.zeros_like(stripes, requires_grad=True)
+    cost = Pix2Pix.edge_histogram_term(flat * hole + stripes * (1 - hole), stripes, hole)
+    assert float(cost) > 0.5
+    cost.backward()
+    assert flat.grad is not None and (flat.grad * hole).abs().sum() > 0
+    far = torch.zeros_like(hole)
+    far[..., :4, :] = 1                                                            # rows the hole does not touch
+    assert Pix2Pix.edge_histogram_term(stripes + far * 0.5, stripes, hole) == 0
+    assert Pix2Pix.edge_histogram_term(flat, stripes, torch.zeros_like(hole)) == 0
+    with pytest.raises(ValueError, match="non-negative"):
+        Pix2PixConfig(edge_hist_weight=-1.0)
 
 
 def test_psnr_l1_ssim_values():
