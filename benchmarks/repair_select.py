@@ -281,6 +281,21 @@ def choose_edges(rows: dict[str, dict[str, float]], original_accuracy: float) ->
     return best if best is not None and rows[best]["edge"] > rows["recipe"]["edge"] else None
 
 
+def print_fashion_table(rows: dict[str, dict[str, float]], ref: dict[str, dict[str, float]], heading: str,
+                        labels: tuple[str, str], width: int) -> None:
+    """The validation table of the Fashion rounds: a row per model (hole PSNR, edge, FID, accuracy, seconds),
+    then the original photos' edge energy and accuracy (``ref``: ``compare_repairs`` without models);
+    ``labels``: the first column's title and the original photos' row name, right-aligned in ``width``."""
+    first, original = labels
+    print(heading)
+    print(f"{first:>{width}} {'hole PSNR':>10} {'edge':>8} {'FID':>7} {'accuracy':>9} {'seconds':>8}")
+    for k, r in rows.items():
+        print(f"{k:>{width}} {r['hole_psnr']:>10.2f} {r['edge']:>8.4f} {r['fid']:>7.2f} {r['accuracy']:>9.3f} "
+              f"{r['seconds']:>8.0f}")
+    print(f"{original:>{width}} {'':>10} {ref['original']['edge']:>8.4f} "
+          f"{'':>7} {ref['original']['accuracy']:>9.3f}")
+
+
 def fashion_edges(args, base: Recipe, x: torch.Tensor, masks: torch.Tensor, extractor, labels) -> None:
     """Round 5: the recipe's model with each of ``args.variants``, against the shipped pair."""
     rows: dict[str, dict[str, float]] = {}
@@ -299,12 +314,8 @@ def fashion_edges(args, base: Recipe, x: torch.Tensor, masks: torch.Tensor, extr
     if args.train_only:
         return
     ref = R.compare_repairs({}, x, masks, extractor, labels, "label")
-    print(f"\n{len(x)} validation photos, centre hole; {args.steps} steps per variant")
-    print(f"{'variant':>28} {'hole PSNR':>10} {'edge':>8} {'FID':>7} {'accuracy':>9} {'seconds':>8}")
-    for v, r in rows.items():
-        print(f"{v:>28} {r['hole_psnr']:>10.2f} {r['edge']:>8.4f} {r['fid']:>7.2f} {r['accuracy']:>9.3f} "
-              f"{r['seconds']:>8.0f}")
-    print(f"{'original photos':>28} {'':>10} {ref['original']['edge']:>8.4f} {'':>7} {ref['original']['accuracy']:>9.3f}")
+    print_fashion_table(rows, ref, f"\n{len(x)} validation photos, centre hole; {args.steps} steps per variant",
+                        ("variant", "original photos"), 28)
     chosen = choose_edges(rows, ref["original"]["accuracy"])
     print(f"\nchosen by the rule: {chosen or 'none (the recipe stays)'}")
 
@@ -362,12 +373,9 @@ def main() -> None:
         rows[-1.0] = fashion_scores(l1_only, x, masks, extractor, val.labels)
         rows[-1.0]["seconds"] = 0.0
     ref = R.compare_repairs({}, x, masks, extractor, val.labels, "label")
-    print(f"\n{len(x)} validation photos, centre hole; {args.steps} steps per weight")
-    first = "spectral" if spectral else "adv weight"
-    print(f"{first:>10} {'hole PSNR':>10} {'edge':>8} {'FID':>7} {'accuracy':>9} {'seconds':>8}")
-    for w, r in rows.items():
-        print(f"{w:>10g} {r['hole_psnr']:>10.2f} {r['edge']:>8.4f} {r['fid']:>7.2f} {r['accuracy']:>9.3f} {r['seconds']:>8.0f}")
-    print(f"{'original':>10} {'':>10} {ref['original']['edge']:>8.4f} {'':>7} {ref['original']['accuracy']:>9.3f}")
+    print_fashion_table({f"{w:g}": r for w, r in rows.items()}, ref,
+                        f"\n{len(x)} validation photos, centre hole; {args.steps} steps per weight",
+                        ("spectral" if spectral else "adv weight", "original"), 10)
     print(f"{'damaged':>10} {ref['damaged']['hole_psnr']:>10.2f} {ref['damaged']['edge']:>8.4f} "
           f"{ref['damaged']['fid']:>7.2f} {ref['damaged']['accuracy']:>9.3f}")
     if args.task == "fashion-sharp":
