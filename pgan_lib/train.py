@@ -50,7 +50,6 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows has no flock: RunLock uses a PID file there
     fcntl = None  # type: ignore[assignment]
-from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
 from . import acceleration, classroom, distributed
@@ -758,6 +757,8 @@ class Trainer:
             imgs = model.preview(16)
         model.train()
         if imgs is not None:
+            from torchvision.utils import make_grid  # torchvision's import pulls in torch._dynamo: seconds
+
             writer.add_image("samples", make_grid(imgs.float().clamp(0, 1).cpu(), nrow=8), self.step)
 
 

@@ -447,6 +447,19 @@ def test_pgan_course_student_command(tmp_path, capsys):
     assert "missing.ipynb" in capsys.readouterr().err
 
 
+def test_every_pgan_command_starts_without_the_notebook_and_torchvision_imports():
+    """Every ``pgan`` command builds the whole parser, ``course`` included: nbformat (its schema validation) and
+    torchvision (which pulls in torch._dynamo) take seconds to import, so only the commands that use them do."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pgan_lib.cli import build_parser; build_parser().parse_args(['course', 'check-fresh']); "
+            "print(sorted(m for m in ('nbformat', 'nbclient', 'torchvision') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
 # ----------------------------------------------------------------------------- freshness
 
 def _library_copy(tmp_path) -> Path:

@@ -12,15 +12,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import nbformat
-
-from ..course import freshness
-from ..course.execute import NotebookRunError, execute_notebook
-from ..course.student import exercises, write_student_copies
+# The course modules are imported by the commands, not here: nbformat's schema validation takes seconds to import,
+# and every ``pgan`` command (``pgan --help`` too) builds this parser.
 
 
 def default_notebooks() -> list[Path]:
-    folder = freshness.LIBRARY_ROOT.parent / "notebooks"
+    from ..course.freshness import LIBRARY_ROOT
+
+    folder = LIBRARY_ROOT.parent / "notebooks"
     return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -35,6 +34,10 @@ def _notebooks(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from ..course.student import exercises, write_student_copies
+
     written = write_student_copies(_notebooks(args), args.out)
     for p in written:
         n = sum(1 for e in exercises(nbformat.read(p, as_version=4)) if e["kind"] == "solution")
@@ -43,6 +46,8 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
+    from ..course.execute import NotebookRunError, execute_notebook
+
     failed = 0
     for p in _notebooks(args):
         print(f"executing {p} ({args.mode} mode) ...", flush=True)
@@ -57,6 +62,8 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_check_fresh(args: argparse.Namespace) -> int:
+    from ..course import freshness
+
     library = freshness.library_fingerprint()
     stale = [r for r in (freshness.stale_reason(p, library=library) for p in _notebooks(args)) if r]
     for reason in stale:
