@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def default_notebooks() -> list[Path]:
-    from ..course.freshness import LIBRARY_ROOT
+    from ..course.freshness import LIBRARY_ROOT  # imported here: see the module's comment
 
     folder = LIBRARY_ROOT.parent / "notebooks"
     return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
@@ -34,9 +34,9 @@ def _notebooks(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    import nbformat
+    import nbformat  # imported here: see the module's comment
 
-    from ..course.student import exercises, write_student_copies
+    from ..course.student import exercises, write_student_copies  # imported here: see the module's comment
 
     written = write_student_copies(_notebooks(args), args.out)
     for p in written:
@@ -46,7 +46,7 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
-    from ..course.execute import NotebookRunError, execute_notebook
+    from ..course.execute import NotebookRunError, execute_notebook  # imported here: see the module's comment
 
     failed = 0
     for p in _notebooks(args):
@@ -62,7 +62,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_check_fresh(args: argparse.Namespace) -> int:
-    from ..course import freshness
+    from ..course import freshness  # imported here: see the module's comment
 
     library = freshness.library_fingerprint()
     stale = [r for r in (freshness.stale_reason(p, library=library) for p in _notebooks(args)) if r]
