@@ -330,6 +330,8 @@ def print_fashion_table(rows: dict[str, dict[str, float]], ref: dict[str, dict[s
 
 def fashion_edges(args, base: Recipe, x: torch.Tensor, masks: torch.Tensor, extractor, labels) -> None:
     """Round 5: the recipe's model with each of ``args.variants``, against the shipped pair."""
+    if not args.train_only and args.reference not in ("l1", *args.variants):   # before hours of training, not after
+        raise SystemExit(f"--reference {args.reference!r} is not among the measured variants: list it in --variants")
     rows: dict[str, dict[str, float]] = {}
     for v in args.variants if args.train_only else ["recipe", "l1", *args.variants]:
         t0 = time.time()
@@ -348,11 +350,8 @@ def fashion_edges(args, base: Recipe, x: torch.Tensor, masks: torch.Tensor, extr
     ref = R.compare_repairs({}, x, masks, extractor, labels, "label")
     print_fashion_table(rows, ref, f"\n{len(x)} validation photos, centre hole; {args.steps} steps per variant",
                         ("variant", "original photos"), 28)
-    reference = args.reference or "l1"
-    if reference not in rows:
-        raise SystemExit(f"--reference {reference!r} is not among the measured variants: list it in --variants")
-    chosen = choose_edges(rows, ref["original"]["accuracy"], reference, args.max_gap, args.min_edge)
-    print(f"\nwindow from {reference}: gap <= {args.max_gap:g} dB, edge >= {args.min_edge:g}")
+    chosen = choose_edges(rows, ref["original"]["accuracy"], args.reference, args.max_gap, args.min_edge)
+    print(f"\nwindow from {args.reference}: gap <= {args.max_gap:g} dB, edge >= {args.min_edge:g}")
     print(f"chosen by the rule: {chosen or 'none (the recipe stays)'}")
 
 
@@ -368,8 +367,8 @@ def main() -> None:
                    "catalog: train the recipe at this width, against the shipped catalog-repair")
     p.add_argument("--variants", nargs="+", default=["defaults"],
                    help="catalog, fashion-edges: Pix2PixConfig changes, field=value,...")
-    p.add_argument("--reference", default=None, help="fashion-edges: the variant that is the L1-only U-Net of the "
-                   "window (default: the shipped fashion-repair-l1), e.g. adv_weight=0,width=48,d_width=48")
+    p.add_argument("--reference", default="l1", help="fashion-edges: the variant that is the L1-only U-Net of the "
+                   "window (default l1: the shipped fashion-repair-l1), e.g. adv_weight=0,width=48,d_width=48")
     p.add_argument("--max-gap", type=float, default=1.0, help="fashion-edges: the widest hole PSNR gap (dB) to the "
                    "reference a variant may have")
     p.add_argument("--min-edge", type=float, default=0.0, help="fashion-edges: the least hole edge energy a variant "
