@@ -96,10 +96,10 @@ def fashion(n: int) -> dict:
         ("accuracy on repaired clearly above damaged (+5 points)", g["accuracy"] >= d["accuracy"] + 0.05,
          f"{g['accuracy']:.4f} vs {d['accuracy']:.4f}"),
         ("pix2pix at least as sharp as the real photos (hole edge energy)", g["edge"] >= o["edge"],
-         f"{g['edge']:.4f} vs {o['edge']:.4f}"),
+         f"{g['edge']:.5f} vs {o['edge']:.5f}"),
         ("pix2pix FID below the L1-only U-Net", g["fid"] < l1u["fid"], f"{g['fid']:.3f} vs {l1u['fid']:.3f}"),
         ("pix2pix hole PSNR within 1 dB of the L1-only U-Net", g["hole_psnr"] >= l1u["hole_psnr"] - 1,
-         f"{g['hole_psnr']:.2f} vs {l1u['hole_psnr']:.2f}"),
+         f"{g['hole_psnr']:.2f} vs {l1u['hole_psnr']:.2f} (gap {l1u['hole_psnr'] - g['hole_psnr']:.3f} dB)"),
     ]
     _print_checks(checks)
     return rows

@@ -43,3 +43,23 @@ def test_choose_edges_keeps_the_recipe_unless_the_choice_is_sharper(choose_edges
     assert choose_edges(rows, 0.938) is None
     rows["recipe"]["edge"] = 0.0279
     assert choose_edges(rows, 0.938) == "v"
+
+
+def test_a_recipe_outside_the_window_does_not_keep_its_place_by_being_sharper(choose_edges):
+    rows = {"recipe": row(16.96, 0.0280), "wide-l1": row(17.90, 0.0191, fid=5.3),
+            "safer": row(17.05, 0.0275), "blunt": row(17.20, 0.0268)}
+    # The recipe's gap is 0.94: inside a 0.94 window it stays, since it is sharper than "safer".
+    assert choose_edges(rows, 0.938, "wide-l1", 0.94, 0.0271) is None
+    # Inside a 0.90 window it no longer qualifies, and "safer" (gap 0.85) replaces it; "blunt" is under the floor.
+    assert choose_edges(rows, 0.938, "wide-l1", 0.90, 0.0271) == "safer"
+    # And where nothing qualifies, nothing replaces it.
+    assert choose_edges(rows, 0.938, "wide-l1", 0.80, 0.0271) is None
+
+
+def test_min_edge_takes_a_number_or_the_photos_own(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    edge_floor = importlib.import_module("repair_select").edge_floor
+    assert edge_floor("0.0274") == pytest.approx(0.0274)
+    assert edge_floor("photos") == "photos"
+    with pytest.raises(Exception, match="--min-edge 'sharp'"):
+        edge_floor("sharp")
