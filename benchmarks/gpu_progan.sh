@@ -12,7 +12,7 @@
 #   1. machine: nvidia-smi, python, torch, CUDA                                        -> session.log
 #   2. for every seed, every recipe of ARMS in full mode, all at once on the one GPU (each under its
 #      own time limit; a run stopped by the limit saves its step and is measured at that step, which
-#      the table shows)                                                                -> train-*.txt
+#      the table shows; each run's last output lines go to the log)                   -> session.log
 #   3. benchmarks/progan_compare.py --measure on every run: FID, category accuracy, precision, recall,
 #      density, coverage, as many samples as real test images                         -> progan_seeds.txt/.json
 # Needs what benchmarks/gpu_session.sh needs (the kit's dependencies; PYTHON picks the interpreter).
@@ -29,23 +29,19 @@ export PGAN_MODE=$MODE
 ARMS="${ARMS:-progan-catalog64 progan-catalog64-no-mbstd progan-catalog64-uncond progan-catalog64-uncond-no-mbstd}"
 
 RUNS=()
-PIDS=()
 for seed in $SEEDS; do
     for recipe in $ARMS; do
         run="$OUT/runs/$recipe-s$seed"
         RUNS+=("$run")
+        NAMES+=("train $recipe seed $seed")
+        TXTS+=("$OUT/train-$recipe-s$seed.txt")
         echo "== train $recipe seed $seed (limit ${T_TRAIN}s)" >> "$LOG"
         timeout --signal=TERM --kill-after=20 "$T_TRAIN" "$PY" -m pgan_lib.cli train "$recipe" --mode $MODE \
-            --device $DEVICE --seed "$seed" $STEPS --out "$run" --force --no-progress > "$OUT/train-$recipe-s$seed.txt" 2>&1 &
+            --device $DEVICE --seed "$seed" $STEPS --out "$run" --force --no-progress > "${TXTS[-1]}" 2>&1 &
         PIDS+=($!)
     done
 done
-for i in "${!PIDS[@]}"; do
-    wait "${PIDS[$i]}"
-    rc=$?
-    echo "== ${RUNS[$i]}: exit $rc" >> "$LOG"
-    [ $rc = 0 ] || FAILED=$((FAILED + 1))
-done
+collect_runs
 
 MEASURE=()
 for run in "${RUNS[@]}"; do [ -f "$run/last.json" ] && MEASURE+=("$run"); done

@@ -2,7 +2,8 @@
 # arguments: DRY (1 after --dry-run), ROOT (the repository, made the working folder), OUT (required: the
 # folder for the tables), PY (PYTHON, default python3), LOG ($OUT/session.log, emptied); wheels given in
 # .whl/ are installed to /tmp/site first; the machine (date, load, GPU, python, torch, CUDA) opens the log;
-# ``step`` runs one step under a time limit and counts it in FAILED when it fails.
+# ``step`` runs one step under a time limit and counts it in FAILED when it fails; ``collect_runs`` waits for the
+# runs started side by side (PIDS, NAMES, TXTS) and moves each one's exit and last lines into the log.
 DRY=0
 [ "${1:-}" = "--dry-run" ] && DRY=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,4 +36,17 @@ step() {   # step NAME LIMIT COMMAND...: run with a time limit, log the outcome
     echo "== $name: exit $rc after $((SECONDS - t0)) s" >> "$LOG"
     [ $rc = 0 ] || FAILED=$((FAILED + 1))
     return 0
+}
+PIDS=()
+NAMES=()
+TXTS=()
+collect_runs() {   # the runs started in the background: exit code and the output's last lines to the log, which
+    local i rc     # keeps the files sent back from a GPU machine few (at most 8)
+    for i in "${!PIDS[@]}"; do
+        wait "${PIDS[$i]}"
+        rc=$?
+        { echo "== ${NAMES[$i]}: exit $rc"; tail -n 30 "${TXTS[$i]}"; } >> "$LOG"
+        rm -f "${TXTS[$i]}"
+        [ $rc = 0 ] || FAILED=$((FAILED + 1))
+    done
 }

@@ -119,11 +119,11 @@ On the test split (``benchmarks/repair_targets.py``, measured once) the fill is 
 against 0.0275) with FID 1.85, but its hole PSNR is 1.03 dB below the L1-only U-Net's (16.64 against 17.67):
 the test photos put the gap 0.09 dB wider than validation, more than the margin's 0.06.
 
-Round 14 was written after that test measurement, and knowing it: it trains nothing and chooses again among round
-13's models, on all 5,000 validation photos (five times the sample for a choice made to a few hundredths of a
-dB), with a margin sized on the validation-to-test shifts seen so far (+0.06 and +0.09 dB) and the photos' own edge
-energy as the floor; a shipped recipe outside the window no longer keeps its place by being sharper
-(``choose_edges``):
+Round 14 was written after that test measurement, and knowing it: it trains nothing new (the command finds round
+13's finished runs in ``--out`` and resumes them at no cost) and chooses again among round 13's models, on all
+5,000 validation photos (five times the sample for a choice made to a few hundredths of a dB), with a margin sized
+on the validation-to-test shifts seen so far (+0.06 and +0.09 dB) and the photos' own edge energy as the floor; a
+shipped recipe outside the window no longer keeps its place by being sharper (``choose_edges``):
 
     python benchmarks/repair_select.py --task fashion-edges --steps 600 --n 5000 --out runs/repair-edges-600 \
         --reference adv_weight=0,width=48,d_width=48 --max-gap 0.90 --min-edge photos --variants \
@@ -175,8 +175,9 @@ the recipe's width since (``recipes.repair.CATALOG_WIDTH``).
 from __future__ import annotations
 
 import argparse
+import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -189,6 +190,7 @@ from pgan_lib.data import load_dataset
 from pgan_lib.data.masks import centre_box, damage, half
 from pgan_lib.eval import repair as R
 from pgan_lib.eval.features import FeatureExtractor
+from pgan_lib.models.base import load_model
 from pgan_lib.models.pix2pix import Pix2PixConfig
 from pgan_lib.recipes import Recipe, get_recipe, register, run_recipe
 from pgan_lib.recipes.repair import CATALOG_GUIDED, catalog_repair, unet_repair
@@ -244,13 +246,30 @@ def fashion_scores(model, x: torch.Tensor, masks: torch.Tensor, extractor, label
     return {k: table["model"][k] for k in ("hole_psnr", "edge", "fid", "accuracy")}
 
 
-def train_variant(name: str, base: Recipe, build, steps: int, out: str, source: str | None = None):
+@dataclass(frozen=True)
+class RunOptions:
+    """How the variants are trained: on which device and under which training-time budget (seconds; a run that
+    spends it stops and saves), or not at all (``measure_only``: measure each variant's saved run as it is)."""
+    device: str = "cpu"
+    max_seconds: float | None = None
+    measure_only: bool = False
+
+
+def train_variant(name: str, base: Recipe, build, steps: int, out: str, source: str | None = None,
+                  run: RunOptions = RunOptions()):
     """Train ``base`` with another model builder (and data ``source``) for ``steps`` steps (resuming a finished
-    run costs nothing)."""
+    run costs nothing); with ``run.measure_only``, load the run's last checkpoint instead."""
+    folder = Path(out) / name
+    if run.measure_only:
+        if not (folder / "last.json").exists():
+            raise SystemExit(f"--measure-only: no saved run in {folder}; train it first (--train-only)")
+        model = load_model(folder / "last")
+        print(f"{name}: measured at step {json.loads((folder / 'last.json').read_text())['step']} of {steps}")
+        return model.eval()
     register(Recipe(name, f"{base.name} variant {name}", source or base.source, build, base.quick,
-                    replace(base.full, max_steps=steps, val_every=steps, checkpoint_every=steps, tensorboard=False),
-                    size=base.size))
-    model, _ = run_recipe(name, "full", out=Path(out) / name, resume=True, device="cpu")
+                    replace(base.full, max_steps=steps, val_every=steps, checkpoint_every=steps, tensorboard=False,
+                            max_seconds=run.max_seconds), size=base.size))
+    model, _ = run_recipe(name, "full", out=folder, resume=True, device=run.device)
     return model.eval()
 
 
@@ -278,13 +297,13 @@ def catalog(args) -> None:
         elif wider:
             model = train_variant(f"repair-catalog-{v}", base,
                                   catalog_repair(True, **CATALOG_GUIDED, width=args.width, d_width=args.width),
-                                  args.steps, args.out)
+                                  args.steps, args.out, run=args.run)
         elif args.data:
             model = train_variant("repair-catalog-" + v.replace(":", "-"), base, base.build, args.steps, args.out,
-                                  source=v)
+                                  source=v, run=args.run)
         else:
             name = variant_name("repair-catalog", v)
-            model = train_variant(name, base, catalog_repair(True, **parse_variant(v)), args.steps, args.out)
+            model = train_variant(name, base, catalog_repair(True, **parse_variant(v)), args.steps, args.out, run=args.run)
         if args.train_only:    # e.g. two processes on two cores, then one run without --train-only measures
             continue
         with torch.no_grad():
@@ -380,7 +399,7 @@ def fashion_edges(args, base: Recipe, x: torch.Tensor, masks: torch.Tensor, extr
             model = pretrained.load("fashion-repair" if v == "recipe" else "fashion-repair-l1").eval()
         else:
             build = unet_repair(8.0, **{**ROUND5_WIDTH, **parse_variant(v)})
-            model = train_variant(variant_name("repair-fashion", v), base, build, args.steps, args.out)
+            model = train_variant(variant_name("repair-fashion", v), base, build, args.steps, args.out, run=args.run)
         if args.train_only:
             continue
         rows[v] = fashion_scores(model, x, masks, extractor, labels)
@@ -421,9 +440,17 @@ def main() -> None:
     p.add_argument("--min-edge", type=edge_floor, default=0.0, help="fashion-edges: the least hole edge energy a "
                    "variant must have (rounds 10-13: 0.0274), or 'photos': the measured photos' own (round 14)")
     p.add_argument("--train-only", action="store_true", help="train the listed variants or weights, measure nothing")
+    p.add_argument("--measure-only", action="store_true", help="measure each variant's saved run (its last "
+                   "checkpoint, at whatever step it stopped) without training it further")
+    p.add_argument("--device", default="cpu", help="where the variants train, e.g. cuda (default cpu)")
+    p.add_argument("--max-seconds", type=float, default=None, help="each variant's training-time budget: a run "
+                   "that spends it stops and saves its step (benchmarks/gpu_repair.sh)")
     p.add_argument("--data", nargs="+", help="catalog round 2: data sources (catalog-pairs:SHARE:CHANGE) for the "
                    "recipe's model, against the shipped catalog-repair")
     args = p.parse_args()
+    if args.train_only and args.measure_only:
+        p.error("--train-only and --measure-only exclude each other")
+    args.run = RunOptions(args.device, args.max_seconds, args.measure_only)
     torch.set_num_threads(1)
     print(f"machine: {machine_line()}", flush=True)
     if args.task == "catalog":
@@ -443,12 +470,12 @@ def main() -> None:
         t0 = time.time()
         if spectral:
             name = f"repair-fashion-adv{adv:g}" + (f"-spectral{w:g}" if w else "")
-            model = train_variant(name, base, unet_repair(adv, spectral_weight=w), args.steps, args.out)
+            model = train_variant(name, base, unet_repair(adv, spectral_weight=w), args.steps, args.out, run=args.run)
         elif args.task == "fashion-sharp":
             model = train_variant(f"repair-fashion-w{args.width}-adv{w:g}", base,
-                                  unet_repair(w, width=args.width, d_width=args.width), args.steps, args.out)
+                                  unet_repair(w, width=args.width, d_width=args.width), args.steps, args.out, run=args.run)
         else:
-            model = train_variant(f"repair-fashion-adv{w:g}", base, unet_repair(w), args.steps, args.out)
+            model = train_variant(f"repair-fashion-adv{w:g}", base, unet_repair(w), args.steps, args.out, run=args.run)
         if args.train_only:    # e.g. two processes on two cores, then one run without --train-only measures
             continue
         rows[w] = fashion_scores(model, x, masks, extractor, val.labels)
@@ -457,7 +484,7 @@ def main() -> None:
     if args.train_only:
         return
     if spectral:
-        l1_only = train_variant("repair-fashion-adv0", base, unet_repair(0.0), args.steps, args.out)
+        l1_only = train_variant("repair-fashion-adv0", base, unet_repair(0.0), args.steps, args.out, run=args.run)
         rows[-1.0] = fashion_scores(l1_only, x, masks, extractor, val.labels)
         rows[-1.0]["seconds"] = 0.0
     ref = R.compare_repairs({}, x, masks, extractor, val.labels, "label")
