@@ -75,6 +75,23 @@ def attribute_accuracy(images: torch.Tensor, colour: torch.Tensor, pattern: torc
             "both": float((ok_c & ok_p).float().mean())}
 
 
+def pattern_breakdown(repaired: torch.Tensor, real: torch.Tensor, requested: torch.Tensor, visible: torch.Tensor,
+                      ext) -> None:
+    """Print, per requested pattern, how often the repaired half is read as it, beside how often real halves of that
+    pattern are read right (the measure's own ceiling); then how many misses copy the visible half's pattern."""
+    def read(images: torch.Tensor) -> torch.Tensor:
+        return ext(R.mirror_half(images, "right")).predicted("pattern")
+    got, truth = read(repaired), read(real)
+    print("\nby requested pattern, description contradicting the visible half:")
+    print("pattern".ljust(12) + "items".rjust(7) + "read as requested".rjust(19) + "real halves read right".rjust(24))
+    for k, name in enumerate(PATTERNS):
+        asked, has = requested == k, visible == k
+        print(name.ljust(12) + f"{int(asked.sum()):7d}" + f"{float((got[asked] == k).float().mean()):19.3f}"
+              + f"{float((truth[has] == k).float().mean()):24.3f}")
+    miss = got != requested
+    print(f"misses read as the visible half's own pattern: {int((got[miss] == visible[miss]).sum())} of {int(miss.sum())}")
+
+
 def fashion(n: int) -> dict:
     print(f"\n== Fashion-MNIST test split, first {n} images, centre hole 14x14 (a quarter of the area) ==")
     data = load_dataset("fashion-mnist", "test", limit=n)
@@ -122,18 +139,19 @@ def catalog(n: int) -> dict:
     damaged = damage(x, masks)
     col, pat = data.attributes["colour"], data.attributes["pattern"]
     plain = unguided.repair(damaged, masks)
+    contra = guided.repair(damaged, masks, prompts=other)
     table = {
         "real right halves (ceiling)": (attribute_accuracy(x, col, pat, ext), None),
         "no description, own attributes": (attribute_accuracy(plain, col, pat, ext), None),
         "no description, contradicting attributes": (attribute_accuracy(plain, col2, pat2, ext), None),
         "description = own": (attribute_accuracy(guided.repair(damaged, masks, prompts=own), col, pat, ext), None),
-        "description contradicts the visible half": (
-            attribute_accuracy(guided.repair(damaged, masks, prompts=other), col2, pat2, ext), None),
+        "description contradicts the visible half": (attribute_accuracy(contra, col2, pat2, ext), None),
     }
     print("\nattribute accuracy in the repaired half (catalog-classifier on the mirrored half):")
     print("case".ljust(44) + "colour".rjust(9) + "pattern".rjust(9) + "both".rjust(9))
     for name, (acc, _) in table.items():
         print(name.ljust(44) + "".join(f"{acc[k]:9.3f}" for k in ("colour", "pattern", "both")))
+    pattern_breakdown(contra, x, pat2, pat, ext)
     own_acc = table["description = own"][0]
     con_acc = table["description contradicts the visible half"][0]
     checks = [
