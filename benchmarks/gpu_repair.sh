@@ -35,9 +35,12 @@ else   # the arms train side by side: the limit is for all of them together, the
     T_MEASURE=45
 fi
 
+parse_arm() {   # parse_arm WIDTH:STEPS: sets width, steps and the arm's name wWIDTH-sSTEPS
+    width=${1%%:*}; steps=${1##*:}; name="w$width-s$steps"
+}
+
 for arm in $ARMS; do
-    width=${arm%%:*}; steps=${arm##*:}
-    name="w$width-s$steps"
+    parse_arm "$arm"
     NAMES+=("train $name")
     TXTS+=("$OUT/train-$name.txt")
     echo "== train width $width, $steps steps (limit ${T_TRAIN}s, budget ${BUDGET}s)" >> "$LOG"
@@ -49,15 +52,13 @@ done
 collect_runs
 
 for arm in $ARMS; do
-    width=${arm%%:*}; steps=${arm##*:}
-    name="w$width-s$steps"
+    parse_arm "$arm"
     echo "== width $width, $steps steps" >> "$OUT/repair.txt"
     step "measure $name" "$T_MEASURE" "$PY" benchmarks/repair_select.py --task catalog --width "$width" \
         --steps "$steps" --n $N --out "$OUT/runs/$name" --measure-only >> "$OUT/repair.txt" 2>&1
 done
 for arm in $KEEP; do
-    width=${arm%%:*}; steps=${arm##*:}
-    name="w$width-s$steps"
+    parse_arm "$arm"
     step "export $name" 30 "$PY" -c 'import sys, torch; from pgan_lib import pretrained
 pretrained.export(sys.argv[1], sys.argv[2], dtype=torch.float16)' \
         "$OUT/runs/$name/repair-catalog-width$width/last" "$OUT/catalog-repair-$name"

@@ -181,7 +181,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from repair_targets import attribute_accuracy, contradicting
+from repair_targets import attribute_accuracy, contradicting, read_halves
 
 from pgan_lib import pretrained
 from pgan_lib.cli.common import machine_line
@@ -309,8 +309,8 @@ def catalog(args) -> None:
         with torch.no_grad():
             rep_own = model.repair(damaged, masks, prompts=own)
             rep_other = model.repair(damaged, masks, prompts=other)
-        a_own = attribute_accuracy(rep_own, col, pat, ext)["both"]
-        a_other = attribute_accuracy(rep_other, col2, pat2, ext)["both"]
+        a_own = attribute_accuracy(read_halves(rep_own, ext), col, pat)["both"]
+        a_other = attribute_accuracy(read_halves(rep_other, ext), col2, pat2)["both"]
         rows[v] = {"hole_psnr": float(R.psnr(rep_own, x, masks).mean()), "own": a_own, "contradicting": a_other,
                    "attributes": (a_own + a_other) / 2, "seconds": time.time() - t0}
         print(f"{v}: {rows[v]}", flush=True)

@@ -33,6 +33,7 @@ from pgan_lib import pretrained
 from pgan_lib.data import load_dataset
 from pgan_lib.data.catalog import CATEGORIES, COLOURS, PATTERNS, SEEN_COMBOS, describe
 from pgan_lib.data.masks import centre_box, damage, half
+from pgan_lib.eval import attributes as eval_attributes
 from pgan_lib.eval import repair as R
 from pgan_lib.eval.features import FeatureExtractor
 from pgan_lib.models.base import load_model
@@ -66,28 +67,28 @@ def contradicting(attrs: dict[str, torch.Tensor], seed: int = 0) -> tuple[list[s
     return prompts, torch.tensor(cols), torch.tensor(pats)
 
 
-def attribute_accuracy(images: torch.Tensor, colour: torch.Tensor, pattern: torch.Tensor, ext) -> dict[str, float]:
-    """Colour / pattern / both accuracy of the catalog-classifier on the mirrored right halves."""
+def read_halves(images: torch.Tensor, ext) -> dict[str, torch.Tensor]:
+    """The colour and pattern the catalog-classifier reads in each mirrored right half: {"colour": (N,), "pattern": (N,)}."""
     out = ext(R.mirror_half(images, "right"))
-    ok_c = out.predicted("colour") == colour
-    ok_p = out.predicted("pattern") == pattern
-    return {"colour": float(ok_c.float().mean()), "pattern": float(ok_p.float().mean()),
-            "both": float((ok_c & ok_p).float().mean())}
+    return {"colour": out.predicted("colour"), "pattern": out.predicted("pattern")}
 
 
-def pattern_breakdown(repaired: torch.Tensor, real: torch.Tensor, requested: torch.Tensor, visible: torch.Tensor,
-                      ext) -> None:
-    """Print, per requested pattern, how often the repaired half is read as it, beside how often real halves of that
-    pattern are read right (the measure's own ceiling); then how many misses copy the visible half's pattern."""
-    def read(images: torch.Tensor) -> torch.Tensor:
-        return ext(R.mirror_half(images, "right")).predicted("pattern")
-    got, truth = read(repaired), read(real)
+def attribute_accuracy(observed: dict[str, torch.Tensor], colour: torch.Tensor, pattern: torch.Tensor) -> dict[str, float]:
+    """Colour / pattern / both accuracy of what ``read_halves`` observed, against the requested values."""
+    acc = eval_attributes.attribute_accuracy(observed, {"colour": colour, "pattern": pattern})
+    return {"colour": acc["colour"], "pattern": acc["pattern"], "both": acc["all"]}
+
+
+def pattern_breakdown(got: torch.Tensor, real: torch.Tensor, requested: torch.Tensor, visible: torch.Tensor) -> None:
+    """Print, per requested pattern, how often the repaired half is read as it (``got``: patterns read), beside how
+    often real halves of that pattern are read right (``real``: their patterns read; the measure's own ceiling);
+    then how many misses copy the visible half's pattern."""
     print("\nby requested pattern, description contradicting the visible half:")
     print("pattern".ljust(12) + "items".rjust(7) + "read as requested".rjust(19) + "real halves read right".rjust(24))
     for k, name in enumerate(PATTERNS):
         asked, has = requested == k, visible == k
         print(name.ljust(12) + f"{int(asked.sum()):7d}" + f"{float((got[asked] == k).float().mean()):19.3f}"
-              + f"{float((truth[has] == k).float().mean()):24.3f}")
+              + f"{float((real[has] == k).float().mean()):24.3f}")
     miss = got != requested
     print(f"misses read as the visible half's own pattern: {int((got[miss] == visible[miss]).sum())} of {int(miss.sum())}")
 
@@ -138,20 +139,21 @@ def catalog(n: int) -> dict:
     print(R.format_table(rows))
     damaged = damage(x, masks)
     col, pat = data.attributes["colour"], data.attributes["pattern"]
-    plain = unguided.repair(damaged, masks)
-    contra = guided.repair(damaged, masks, prompts=other)
+    real, plain, as_own, contra = (read_halves(images, ext) for images in (
+        x, unguided.repair(damaged, masks), guided.repair(damaged, masks, prompts=own),
+        guided.repair(damaged, masks, prompts=other)))
     table = {
-        "real right halves (ceiling)": (attribute_accuracy(x, col, pat, ext), None),
-        "no description, own attributes": (attribute_accuracy(plain, col, pat, ext), None),
-        "no description, contradicting attributes": (attribute_accuracy(plain, col2, pat2, ext), None),
-        "description = own": (attribute_accuracy(guided.repair(damaged, masks, prompts=own), col, pat, ext), None),
-        "description contradicts the visible half": (attribute_accuracy(contra, col2, pat2, ext), None),
+        "real right halves (ceiling)": (attribute_accuracy(real, col, pat), None),
+        "no description, own attributes": (attribute_accuracy(plain, col, pat), None),
+        "no description, contradicting attributes": (attribute_accuracy(plain, col2, pat2), None),
+        "description = own": (attribute_accuracy(as_own, col, pat), None),
+        "description contradicts the visible half": (attribute_accuracy(contra, col2, pat2), None),
     }
     print("\nattribute accuracy in the repaired half (catalog-classifier on the mirrored half):")
     print("case".ljust(44) + "colour".rjust(9) + "pattern".rjust(9) + "both".rjust(9))
     for name, (acc, _) in table.items():
         print(name.ljust(44) + "".join(f"{acc[k]:9.3f}" for k in ("colour", "pattern", "both")))
-    pattern_breakdown(contra, x, pat2, pat, ext)
+    pattern_breakdown(contra["pattern"], real["pattern"], pat2, pat)
     own_acc = table["description = own"][0]
     con_acc = table["description contradicts the visible half"][0]
     checks = [

@@ -9,33 +9,14 @@ import torch
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-class PatternInPixels:
-    """A stand-in classifier: reads the pattern index written as the right half's brightness (index / 10)."""
-
-    def __call__(self, images: torch.Tensor) -> "PatternInPixels":
-        self.images = images
-        return self
-
-    def predicted(self, head: str) -> torch.Tensor:
-        assert head == "pattern"
-        return (self.images[..., self.images.shape[-1] // 2:].mean((1, 2, 3)) * 10).round().long()
-
-
-def halves(patterns: list[int]) -> torch.Tensor:
-    """(N, 3, 4, 4) images whose left half is blank and whose right half shows ``patterns`` as brightness."""
-    x = torch.zeros(len(patterns), 3, 4, 4)
-    x[..., 2:] = torch.tensor(patterns, dtype=torch.float)[:, None, None, None] / 10
-    return x
-
-
 def test_pattern_breakdown_counts_per_requested_pattern_and_the_copies_of_the_visible_half(monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     breakdown = importlib.import_module("repair_targets").pattern_breakdown
     requested = torch.tensor([1, 1, 2, 2, 2, 0])      # striped, striped, dotted x 3, plain
     visible = torch.tensor([0, 2, 0, 1, 0, 2])        # what the visible half shows
-    drawn = [1, 2, 0, 2, 1, 0]                        # right, copies visible, copies visible, right, wrong, right
-    real = [0, 1, 2, 2, 0, 1]                         # the real right halves, as read
-    breakdown(halves(drawn), halves(real), requested, visible, PatternInPixels())
+    drawn = [1, 2, 0, 2, 1, 0]                        # read in the repairs: right, copies visible, copies visible,
+    real = [0, 1, 2, 2, 0, 1]                         # right, wrong, right; read in the real right halves
+    breakdown(torch.tensor(drawn), torch.tensor(real), requested, visible)
     out = capsys.readouterr().out.splitlines()
     rows = {line.split()[0]: line.split()[1:] for line in out if line.split()[:1] in (["plain"], ["striped"], ["dotted"])}
     # items asked for the pattern, the share drawn as asked, and the share of real halves of that pattern read right
